@@ -1,0 +1,36 @@
+"""Pure naming rules for exchanges and queues: no I/O, no kombu."""
+
+from __future__ import annotations
+
+
+def exchange_name(prefix: str) -> str:
+    """The topic exchange every work queue is bound to."""
+    return prefix
+
+
+def dead_letter_exchange_name(prefix: str) -> str:
+    """The exchange RabbitMQ (and the worker) dead-letter into."""
+    return f"{prefix}.dlx"
+
+
+def queue_name(prefix: str, queue: str) -> str:
+    """The full name of a work queue; ``queue`` is its short name (``default``)."""
+    return f"{prefix}.{queue}"
+
+
+def dead_letter_queue_name(prefix: str, queue: str) -> str:
+    """The dead-letter queue that collects what its work queue gave up on."""
+    return f"{prefix}.{queue}.dlq"
+
+
+def routing_key(queue: str) -> str:
+    """Routing key for a short queue name; the same key routes to its DLQ on the DLX."""
+    return queue
+
+
+def short_name(prefix: str, full_name: str) -> str | None:
+    """Inverse of :func:`queue_name`; ``None`` for names outside this prefix or DLQs."""
+    head = f"{prefix}."
+    if not full_name.startswith(head) or full_name.endswith(".dlq"):
+        return None
+    return full_name[len(head) :]

@@ -1,0 +1,102 @@
+"""``create_celery_app``: the Celery app with Beatkeeper's topology, safety settings and jobs."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from broker.topology import Topology, describe, kombu_work_queues
+from celery import Celery
+from celery.signals import worker_process_init
+
+from jobs.policies import effective
+from jobs.registry import JobRegistry
+from jobs.settings import JobsSettings
+from jobs.store import RunStore, make_engine
+from jobs.tasks import bind_job
+
+
+def load_registry(modules: str | None = None) -> JobRegistry:
+    """Merge the ``registry`` of every module in ``BEATKEEPER_JOB_MODULES`` (comma-separated)."""
+    names = modules if modules is not None else os.environ.get(
+        "BEATKEEPER_JOB_MODULES", "jobs.examples"
+    )
+    registries = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        module = importlib.import_module(name)
+        registry = getattr(module, "registry", None)
+        if not isinstance(registry, JobRegistry):
+            raise ImportError(f"{name} has no `registry = JobRegistry()` to load jobs from")
+        registries.append(registry)
+    return JobRegistry().merge(*registries)
+
+
+def celery_config(settings: JobsSettings, topology: Topology) -> dict[str, Any]:
+    """Celery settings: JSON only, late acks, quorum queues, native delayed delivery."""
+    default = topology.work_queue(settings.default_queue)
+    return {
+        "broker_url": settings.broker.url,
+        "broker_heartbeat": settings.broker.heartbeat,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"confirm_publish": True},
+        "result_backend": settings.result_backend,
+        "task_ignore_result": settings.result_backend is None,
+        # JSON only: pickle would let anyone who can publish run code in a worker.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_queues": kombu_work_queues(topology),
+        "task_default_queue": default.name,
+        "task_default_exchange": topology.exchange.name,
+        "task_default_exchange_type": "topic",
+        "task_default_routing_key": default.routing_key,
+        "task_create_missing_queues": False,
+        "broker_native_delayed_delivery_queue_type": "quorum",
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": False,
+        "task_track_started": True,
+        "task_publish_retry_policy": settings.publish_retry.as_kombu(),
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_hijack_root_logger": False,
+        "timezone": settings.timezone,
+        "enable_utc": True,
+    }
+
+
+def create_celery_app(
+    settings: JobsSettings | None = None,
+    registry: JobRegistry | None = None,
+    *,
+    main: str = "beatkeeper",
+) -> Celery:
+    """Build the Celery app; resources (settings, topology, store, registry) hang on it."""
+    settings = settings or JobsSettings.from_env()
+    registry = registry if registry is not None else load_registry()
+    topology = describe(settings.broker)
+    app = Celery(main, set_as_current=False)
+    app.conf.update(celery_config(settings, topology))
+    engine = make_engine(settings.database_url)
+    app.settings = settings
+    app.topology = topology
+    app.registry = registry
+    app.store = RunStore(engine)
+
+    def _reset_engine_after_fork(**_: Any) -> None:
+        # Pooled connections must not be shared with the parent after a fork.
+        engine.dispose(close=False)
+
+    worker_process_init.connect(_reset_engine_after_fork, weak=False)
+    app._beatkeeper_fork_hook = _reset_engine_after_fork
+
+    for spec in registry:
+        queue = topology.work_queue(spec.queue or settings.default_queue)
+        policy = effective(settings.default_policy, spec.policy_overrides)
+        bind_job(app, spec, policy, queue.name)
+    return app

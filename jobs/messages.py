@@ -1,0 +1,57 @@
+"""Build Celery protocol-2 task messages without a kombu Producer.
+
+The message is exactly what ``apply_async`` would send (Celery builds it), so any
+Celery worker consumes it; only the transport differs (pipelined confirms).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from broker.publisher import OutgoingMessage
+from broker.topology import QueueSpec
+from celery import Celery
+from kombu.utils.json import dumps
+
+
+def task_message(
+    app: Celery,
+    *,
+    task_id: str,
+    name: str,
+    kwargs: dict[str, Any],
+    queue: QueueSpec,
+    priority: int | None = None,
+    expires: datetime | None = None,
+    headers: dict[str, Any] | None = None,
+) -> OutgoingMessage:
+    """The message for one run: ``task_id`` doubles as AMQP ``message_id`` for de-duplication."""
+    built = app.amqp.as_task_v2(
+        task_id,
+        name,
+        args=(),
+        kwargs=kwargs,
+        expires=expires,
+        ignore_result=app.conf.task_ignore_result,
+    )
+    message_headers = dict(built.headers)
+    if headers:
+        message_headers.update(headers)
+    properties: dict[str, Any] = {
+        "content_type": "application/json",
+        "content_encoding": "utf-8",
+        "correlation_id": task_id,
+    }
+    if built.properties.get("reply_to"):
+        properties["reply_to"] = built.properties["reply_to"]
+    if priority is not None:
+        properties["priority"] = priority
+    return OutgoingMessage(
+        message_id=task_id,
+        exchange=queue.exchange,
+        routing_key=queue.routing_key,
+        body=dumps(built.body).encode("utf-8"),
+        headers=message_headers,
+        properties=properties,
+    )

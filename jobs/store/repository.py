@@ -1,0 +1,274 @@
+"""RunStore: every read and write of run history goes through here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jobs.store.tables import run_attempts, runs
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    number: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    error: str | None
+    retry_in: float | None
+    worker: str | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    job: str
+    queue: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    state: str
+    attempts: int
+    enqueued_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    runtime_ms: float | None = None
+    result: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    dead_lettered: bool = False
+    worker: str | None = None
+    history: tuple[AttemptRecord, ...] = field(default=())
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("SUCCESS", "FAILURE")
+
+
+@dataclass(frozen=True)
+class NewRun:
+    id: str
+    job: str
+    queue: str
+    kwargs: dict[str, Any]
+    args: list[Any] = field(default_factory=list)
+
+
+def _insert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+class RunStore:
+    """Writes are short transactions; the enqueue path batches its inserts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- writes from the enqueue path -------------------------------------------
+    def insert_pending(self, conn: Connection, new: Sequence[NewRun], at: datetime) -> None:
+        """Insert PENDING rows inside the caller's transaction (one statement per batch)."""
+        if new:
+            conn.execute(
+                runs.insert(),
+                [
+                    {
+                        "id": n.id,
+                        "job": n.job,
+                        "queue": n.queue,
+                        "args": n.args,
+                        "kwargs": n.kwargs,
+                        "state": "PENDING",
+                        "attempts": 0,
+                        "enqueued_at": at,
+                        "dead_lettered": False,
+                    }
+                    for n in new
+                ],
+            )
+
+    def delete_ids(self, conn: Connection, ids: Iterable[str]) -> None:
+        conn.execute(delete(runs).where(runs.c.id.in_(list(ids))))
+
+    # -- writes from the worker ---------------------------------------------------
+    def mark_started(self, new: NewRun, attempt: int, worker: str | None, at: datetime) -> None:
+        """Record an attempt's start; creates the row if the task was sent by other means."""
+        with self.engine.begin() as conn:
+            ins = _insert(conn)
+            stmt = ins(runs).values(
+                id=new.id,
+                job=new.job,
+                queue=new.queue,
+                args=new.args,
+                kwargs=new.kwargs,
+                state="STARTED",
+                attempts=attempt,
+                enqueued_at=at,
+                started_at=at,
+                worker=worker,
+                dead_lettered=False,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[runs.c.id],
+                    set_={
+                        "state": "STARTED",
+                        "attempts": attempt,
+                        "started_at": at,
+                        "next_retry_at": None,
+                        "worker": worker,
+                    },
+                )
+            )
+            att = ins(run_attempts).values(
+                run_id=new.id, number=attempt, started_at=at, worker=worker
+            )
+            conn.execute(
+                att.on_conflict_do_update(
+                    index_elements=[run_attempts.c.run_id, run_attempts.c.number],
+                    set_={"started_at": at, "worker": worker, "finished_at": None},
+                )
+            )
+
+    def _finish_attempt(
+        self, conn: Connection, run_id: str, at: datetime, outcome: str, **extra: Any
+    ) -> None:
+        number = select(runs.c.attempts).where(runs.c.id == run_id).scalar_subquery()
+        conn.execute(
+            update(run_attempts)
+            .where(run_attempts.c.run_id == run_id, run_attempts.c.number == number)
+            .values(finished_at=at, outcome=outcome, **extra)
+        )
+
+    def _runtime(self, conn: Connection, run_id: str, at: datetime) -> float | None:
+        started = conn.execute(select(runs.c.started_at).where(runs.c.id == run_id)).scalar()
+        return None if started is None else (at - started).total_seconds() * 1000
+
+    def mark_retry(self, run_id: str, error: str, retry_in: float, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            self._finish_attempt(conn, run_id, at, "RETRY", error=error, retry_in=retry_in)
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    state="RETRY",
+                    error=error,
+                    next_retry_at=datetime.fromtimestamp(at.timestamp() + retry_in, UTC),
+                    runtime_ms=self._runtime(conn, run_id, at),
+                )
+            )
+
+    def mark_succeeded(self, run_id: str, result: Any, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            self._finish_attempt(conn, run_id, at, "SUCCESS")
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    state="SUCCESS",
+                    result=result,
+                    error=None,
+                    traceback=None,
+                    finished_at=at,
+                    runtime_ms=self._runtime(conn, run_id, at),
+                )
+            )
+
+    def mark_failed(
+        self, run_id: str, error: str, traceback: str | None, dead_lettered: bool, at: datetime
+    ) -> None:
+        with self.engine.begin() as conn:
+            self._finish_attempt(conn, run_id, at, "FAILURE", error=error)
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    state="FAILURE",
+                    error=error,
+                    traceback=traceback,
+                    dead_lettered=dead_lettered,
+                    finished_at=at,
+                    runtime_ms=self._runtime(conn, run_id, at),
+                )
+            )
+
+    def delete_finished_before(self, cutoff: datetime) -> int:
+        """Delete finished runs enqueued before ``cutoff``; returns how many."""
+        with self.engine.begin() as conn:
+            ids = select(runs.c.id).where(
+                runs.c.enqueued_at < cutoff, runs.c.state.in_(("SUCCESS", "FAILURE"))
+            )
+            conn.execute(delete(run_attempts).where(run_attempts.c.run_id.in_(ids)))
+            result = conn.execute(
+                delete(runs).where(
+                    runs.c.enqueued_at < cutoff, runs.c.state.in_(("SUCCESS", "FAILURE"))
+                )
+            )
+            return int(result.rowcount or 0)
+
+    # -- reads --------------------------------------------------------------------
+    def get(self, run_id: str, with_history: bool = True) -> RunRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+            if row is None:
+                return None
+            history: tuple[AttemptRecord, ...] = ()
+            if with_history:
+                rows = conn.execute(
+                    select(run_attempts)
+                    .where(run_attempts.c.run_id == run_id)
+                    .order_by(run_attempts.c.number)
+                ).mappings()
+                history = tuple(
+                    AttemptRecord(
+                        r["number"], r["started_at"], r["finished_at"], r["outcome"],
+                        r["error"], r["retry_in"], r["worker"],
+                    )
+                    for r in rows
+                )
+            return RunRecord(**dict(row), history=history)
+
+    def list(
+        self, job: str | None = None, state: str | None = None, limit: int = 50
+    ) -> list[RunRecord]:
+        query = select(runs).order_by(runs.c.enqueued_at.desc()).limit(limit)
+        if job:
+            query = query.where(runs.c.job == job)
+        if state:
+            query = query.where(runs.c.state == state)
+        with self.engine.connect() as conn:
+            return [RunRecord(**dict(r)) for r in conn.execute(query).mappings()]
+
+    def stats(self, since: datetime) -> dict[str, dict[str, Any]]:
+        """Per job: runs by state and mean/max runtime since ``since``."""
+        query = (
+            select(
+                runs.c.job,
+                runs.c.state,
+                func.count(),
+                func.avg(runs.c.runtime_ms),
+                func.max(runs.c.runtime_ms),
+            )
+            .where(runs.c.enqueued_at >= since)
+            .group_by(runs.c.job, runs.c.state)
+        )
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for job, state, count, avg_ms, max_ms in conn.execute(query):
+                entry = out.setdefault(job, {"states": {}, "avg_ms": None, "max_ms": None})
+                entry["states"][state] = count
+                if state == "SUCCESS":
+                    entry["avg_ms"], entry["max_ms"] = avg_ms, max_ms
+        return out
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))

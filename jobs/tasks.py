@@ -1,0 +1,113 @@
+"""The Celery task class every job runs as: retry policy and run history in one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+
+from jobs.policies import RetryPolicy
+from jobs.registry import JobSpec
+from jobs.store.repository import NewRun, RunStore, utcnow
+
+log = logging.getLogger(__name__)
+
+# Seconds between the soft limit (raised inside the job, so the policy can retry it)
+# and the hard limit (the pool kills the process).
+HARD_LIMIT_GRACE = 10
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class BeatkeeperTask(Task):  # type: ignore[misc]
+    """Records every attempt in the run store; never lets a store error fail a job."""
+
+    spec: JobSpec
+    policy: RetryPolicy
+    typing = False  # arguments are validated by the job's pydantic model instead
+
+    @property
+    def store(self) -> RunStore:
+        store: RunStore = self.app.store
+        return store
+
+    def _record(self, what: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception:
+            log.exception("could not record %s of run %s (%s)", what, self.request.id, self.name)
+
+    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        new = NewRun(task_id, self.name, self.queue or "", dict(kwargs), list(args))
+        attempt = int(self.request.retries or 0) + 1
+        self._record(
+            "start",
+            lambda: self.store.mark_started(new, attempt, self.request.hostname, utcnow()),
+        )
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        self._record("success", lambda: self.store.mark_succeeded(task_id, _jsonable(retval), utcnow()))
+
+    def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        retry_in = float(getattr(self.request, "beatkeeper_retry_in", 0) or 0)
+        cause = getattr(exc, "exc", None) or exc
+        self._record(
+            "retry", lambda: self.store.mark_retry(task_id, _error_text(cause), retry_in, utcnow())
+        )
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        dead = self.policy.on_exhausted == "dead_letter"
+        self._record(
+            "failure",
+            lambda: self.store.mark_failed(
+                task_id, _error_text(exc), str(einfo) if einfo else None, dead, utcnow()
+            ),
+        )
+
+
+def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Task:
+    """Create the Celery task that runs ``spec`` with ``policy`` on ``queue``."""
+
+    def run(self: BeatkeeperTask, *args: Any, **kwargs: Any) -> Any:
+        # Validation failures are bad messages, not transient faults: they are not retried.
+        values = spec.validate(args, kwargs) if args else kwargs
+        try:
+            return spec.call(values)
+        except Exception as exc:
+            retries = int(self.request.retries or 0)
+            if not policy.should_retry(exc, retries):
+                raise
+            delay = policy.delay(retries)
+            self.request.beatkeeper_retry_in = delay
+            raise self.retry(exc=exc, countdown=delay, max_retries=policy.max_retries) from exc
+
+    run.__name__ = spec.func.__name__
+    run.__doc__ = spec.description
+    return app.task(  # type: ignore[no-any-return]
+        bind=True,
+        base=BeatkeeperTask,
+        name=spec.name,
+        queue=queue,
+        spec=spec,
+        policy=policy,
+        max_retries=policy.max_retries,
+        soft_time_limit=policy.time_limit,
+        time_limit=policy.time_limit + HARD_LIMIT_GRACE,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        # Rejecting (not acking) a failed message makes RabbitMQ dead-letter it;
+        # "discard" jobs ack it and keep the failure in the run history only.
+        acks_on_failure_or_timeout=policy.on_exhausted == "discard",
+    )(run)
