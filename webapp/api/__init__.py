@@ -1,0 +1,10 @@
+"""The JSON API: routers per resource, mounted under /api."""
+
+from fastapi import APIRouter
+
+from webapp.api import health, jobs, runs
+
+router = APIRouter()
+router.include_router(health.router)
+router.include_router(jobs.router)
+router.include_router(runs.router)

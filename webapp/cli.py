@@ -1,0 +1,170 @@
+"""The ``beatkeeper`` command: ``up`` runs the whole stack; ``db``, ``jobs``, ``enqueue``, ``runs``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+PROCESS_COMMANDS = {
+    "web": "{python} -m uvicorn --factory webapp.asgi:create_app --host {host} --port {port} "
+    "--no-access-log",
+    "worker": "{python} -m celery -A jobs worker --loglevel INFO",
+    "beat": "{python} -m celery -A jobs beat --loglevel INFO --schedule var/celerybeat-schedule",
+    "flower": "{python} -m celery -A jobs flower --conf=flower_config.py",
+}
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _jobs_settings() -> Any:
+    from jobs.settings import JobsSettings
+
+    try:
+        return JobsSettings.from_env()
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc), 2)
+
+
+@click.group(help=__doc__)
+def main() -> None:
+    pass
+
+
+@main.command()
+@click.option("--host", default=lambda: os.environ.get("BEATKEEPER_WEB_HOST", "127.0.0.1"))
+@click.option("--port", default=lambda: int(os.environ.get("BEATKEEPER_WEB_PORT", "8000")), type=int)
+@click.option(
+    "--only", multiple=True, type=click.Choice(sorted(PROCESS_COMMANDS)), help="start only these"
+)
+def up(host: str, port: int, only: tuple[str, ...]) -> None:
+    """Prepare RabbitMQ and the database, then run web, worker, beat and Flower together."""
+    from broker import bootstrap, declare
+    from honcho.manager import Manager
+    from honcho.printer import Printer
+    from kombu import Connection
+
+    from jobs.store.migrate import upgrade
+
+    settings = _jobs_settings()
+    Path("var").mkdir(exist_ok=True)
+    try:
+        bootstrap.ensure_rabbitmq(settings.broker, say=lambda m: click.echo(f"up: {m}"))
+    except bootstrap.BootstrapError as exc:
+        _fail(str(exc))
+    click.echo("up: RabbitMQ reachable")
+    upgrade(settings.database_url)
+    click.echo(f"up: database ready ({_redact(settings.database_url)})")
+    from broker.topology import describe
+
+    with Connection(settings.broker.url, connect_timeout=5) as conn:
+        declare.declare(conn, describe(settings.broker))
+    click.echo(f"up: topology declared ({', '.join(settings.broker.queues)} + DLQs)")
+    web_url = f"http://{host}:{port}"
+    click.echo(
+        "\n  Beatkeeper UI    " + web_url + "/\n"
+        "  API docs         " + web_url + "/api/docs\n"
+        "  Flower           " + settings.flower_url + "/\n"
+        "  RabbitMQ console " + _console(settings) + "\n"
+        "  Ctrl-C stops everything.\n"
+    )
+    manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty(), prefix=True))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for name, template in PROCESS_COMMANDS.items():
+        if only and name not in only:
+            continue
+        cmd = template.format(python=sys.executable, host=host, port=port)
+        manager.add_process(name, cmd, env=env)
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _console(settings: Any) -> str:
+    from broker.management import public_url
+
+    return os.environ.get("BEATKEEPER_RABBITMQ_CONSOLE_URL") or public_url(
+        settings.broker.management_url
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from jobs.store.migrate import upgrade
+
+    settings = _jobs_settings()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {_redact(settings.database_url)} is at {revision}")
+
+
+@main.command("jobs")
+def list_jobs() -> None:
+    """List registered jobs with their effective retry policies."""
+    from jobs.factory import create_celery_app
+
+    app = create_celery_app(_jobs_settings())
+    for spec in sorted(app.registry, key=lambda s: s.name):
+        task = app.tasks[spec.name]
+        click.echo(f"{spec.name:20} queue={task.queue:24} policy={json.dumps(task.policy.describe())}")
+
+
+@main.command()
+@click.argument("job")
+@click.option("--kwargs", "kwargs_json", default="{}", help="arguments as a JSON object")
+@click.option("--queue", default=None, help="short queue name (default: the job's)")
+def enqueue(job: str, kwargs_json: str, queue: str | None) -> None:
+    """Validate, record and publish one run of JOB; prints the run id."""
+    from jobs.enqueue import Enqueuer
+    from jobs.factory import create_celery_app
+    from jobs.registry import ArgumentsError, UnknownJobError
+
+    from webapp.services import JobService, UnknownQueueError
+
+    try:
+        kwargs = json.loads(kwargs_json)
+    except json.JSONDecodeError as exc:
+        _fail(f"--kwargs is not valid JSON: {exc}", 2)
+    if not isinstance(kwargs, dict):
+        _fail("--kwargs must be a JSON object", 2)
+    app = create_celery_app(_jobs_settings())
+    enqueuer = Enqueuer(app)
+    try:
+        run = JobService(app, enqueuer).enqueue(job, (), kwargs, queue)
+    except (UnknownJobError, ArgumentsError, UnknownQueueError) as exc:
+        _fail(str(exc.args[0]) if isinstance(exc, UnknownJobError) else str(exc), 2)
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"not enqueued, nothing stored: {exc}", 1)
+    finally:
+        enqueuer.stop()
+    click.echo(run.id)
+
+
+@main.command()
+@click.argument("run_id")
+def run(run_id: str) -> None:
+    """Show one run as JSON."""
+    from jobs.factory import create_celery_app
+
+    record = create_celery_app(_jobs_settings()).store.get(run_id)
+    if record is None:
+        _fail(f"no run {run_id!r}", 1)
+    click.echo(json.dumps(record.__dict__, default=str, indent=2))

@@ -1,0 +1,41 @@
+"""The Flask UI: server-rendered pages for jobs, the enqueue form and runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from webapp.services import JobService
+from webapp.settings import WebSettings
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None,
+    *,
+    settings: WebSettings | None = None,
+    service: JobService | None = None,
+) -> Flask:
+    """Flask application factory; ``service`` is shared with the API when mounted under it."""
+    settings = settings or WebSettings.from_env()
+    if service is None:
+        from jobs.enqueue import Enqueuer
+        from jobs.factory import create_celery_app
+
+        celery_app = create_celery_app(settings.jobs)
+        service = JobService(celery_app, Enqueuer(celery_app))
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        BEATKEEPER_SETTINGS=settings,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["beatkeeper"] = service
+
+    from webapp.ui import pages
+
+    app.register_blueprint(pages.bp)
+    return app
