@@ -77,7 +77,7 @@ class Enqueuer:
         self.start()
         task = self.app.tasks[job]
         run = NewRun(
-            id=run_id or str(uuid.uuid4()), job=job, queue=queue or task.queue, kwargs=kwargs
+            id=run_id or str(uuid.uuid4()), job=job, queue=queue or task.job_queue, kwargs=kwargs
         )
         request = _Request(run, priority)
         self._queue.put(request)

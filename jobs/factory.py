@@ -95,8 +95,11 @@ def create_celery_app(
     worker_process_init.connect(_reset_engine_after_fork, weak=False)
     app._beatkeeper_fork_hook = _reset_engine_after_fork
 
+    routes = {}
     for spec in registry:
         queue = topology.work_queue(spec.queue or settings.default_queue)
         policy = effective(settings.default_policy, spec.policy_overrides)
         bind_job(app, spec, policy, queue.name)
+        routes[spec.name] = {"queue": queue.name}
+    app.conf.task_routes = routes
     return app

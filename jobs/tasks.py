@@ -36,6 +36,7 @@ class BeatkeeperTask(Task):  # type: ignore[misc]
 
     spec: JobSpec
     policy: RetryPolicy
+    job_queue: str  # routed there by task_routes (the task-level `queue` is deprecated)
     typing = False  # arguments are validated by the job's pydantic model instead
 
     @property
@@ -50,7 +51,7 @@ class BeatkeeperTask(Task):  # type: ignore[misc]
             log.exception("could not record %s of run %s (%s)", what, self.request.id, self.name)
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        new = NewRun(task_id, self.name, self.queue or "", dict(kwargs), list(args))
+        new = NewRun(task_id, self.name, self.job_queue, dict(kwargs), list(args))
         attempt = int(self.request.retries or 0) + 1
         self._record(
             "start",
@@ -97,9 +98,10 @@ def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Tas
     run.__doc__ = spec.description
     return app.task(  # type: ignore[no-any-return]
         bind=True,
+        shared=False,  # a task belongs to this app only, not to every app made later
         base=BeatkeeperTask,
         name=spec.name,
-        queue=queue,
+        job_queue=queue,
         spec=spec,
         policy=policy,
         max_retries=policy.max_retries,

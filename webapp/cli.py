@@ -124,7 +124,7 @@ def list_jobs() -> None:
     app = create_celery_app(_jobs_settings())
     for spec in sorted(app.registry, key=lambda s: s.name):
         task = app.tasks[spec.name]
-        click.echo(f"{spec.name:20} queue={task.queue:24} policy={json.dumps(task.policy.describe())}")
+        click.echo(f"{spec.name:20} queue={task.job_queue:24} policy={json.dumps(task.policy.describe())}")
 
 
 @main.command()

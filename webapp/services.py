@@ -48,7 +48,7 @@ class JobService:
         return JobView(
             name=spec.name,
             description=spec.description,
-            queue=task.queue,
+            queue=task.job_queue,
             policy=task.policy.describe(),
             parameters=spec.parameters(),
         )

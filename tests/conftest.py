@@ -1,0 +1,114 @@
+"""One fixture per resource: settings, RabbitMQ, the database, the Celery app, a worker."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from broker import declare, health
+from broker.topology import describe
+from kombu import Connection
+
+from jobs.factory import create_celery_app, load_registry
+from jobs.settings import JobsSettings
+from jobs.store.migrate import upgrade
+from tests.support import testjobs
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+RABBITMQ_URL = os.environ.get("BEATKEEPER_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+POSTGRES_URL = os.environ.get(
+    "BEATKEEPER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a laptop without the service; in CI a missing service is a failure."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: integration services must be available)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def session_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    result = health.check(RABBITMQ_URL)
+    if not result.ok:
+        unavailable(f"RabbitMQ not reachable at {RABBITMQ_URL}: {result.error}")
+    return RABBITMQ_URL
+
+
+def settings_env(prefix: str, database_url: str, broker_url: str = RABBITMQ_URL) -> dict[str, str]:
+    return {
+        "BEATKEEPER_ENV": "test",
+        "BEATKEEPER_BROKER_URL": broker_url,
+        "BEATKEEPER_QUEUE_PREFIX": prefix,
+        "DATABASE_URL": database_url,
+        # Heartbeats make an embedded worker's shutdown wait and error (field notes).
+        "BEATKEEPER_BROKER_HEARTBEAT": "0",
+        "BEATKEEPER_PUBLISH_MAX_RETRIES": "1",
+        "BEATKEEPER_PUBLISH_INTERVAL_START": "0.05",
+        "BEATKEEPER_PUBLISH_INTERVAL_STEP": "0.05",
+    }
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'beatkeeper.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def jobs_settings(session_id: str, database_url: str) -> JobsSettings:
+    env = settings_env(f"bk-test-{session_id}", database_url)
+    # The embedded worker's ping check needs a result backend.
+    env["BEATKEEPER_RESULT_BACKEND"] = "rpc://"
+    return JobsSettings.from_env(env)
+
+
+@pytest.fixture(scope="session")
+def test_registry() -> Any:
+    return load_registry("jobs.examples").merge(testjobs.registry)
+
+
+@pytest.fixture(scope="session")
+def topology(jobs_settings: JobsSettings, rabbitmq_url: str) -> Iterator[Any]:
+    """This session's exchanges and queues, declared on the real broker, deleted after."""
+    topo = describe(jobs_settings.broker)
+    with Connection(rabbitmq_url) as conn:
+        declare.declare(conn, topo)
+    yield topo
+    with Connection(rabbitmq_url) as conn:
+        declare.delete(conn, topo)
+
+
+@pytest.fixture(scope="session")
+def celery_session_app(jobs_settings: JobsSettings, test_registry: Any, topology: Any) -> Any:
+    """Overrides celery.contrib.pytest's app with Beatkeeper's own factory."""
+    import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping for the worker check
+    return create_celery_app(jobs_settings, test_registry, main="beatkeeper-tests")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_pool() -> str:
+    return "solo"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_parameters() -> dict[str, Any]:
+    return {"shutdown_timeout": 10.0}
+
+
+@pytest.fixture
+def free_sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'unit.db'}"
+    upgrade(url)
+    return url

@@ -1,0 +1,66 @@
+"""Jobs that exist only for the tests: they fail on purpose, in countable ways."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from jobs.registry import JobRegistry
+
+registry = JobRegistry()
+
+_calls: Counter[str] = Counter()
+_lock = threading.Lock()
+
+
+class Flaky(RuntimeError):
+    pass
+
+
+class Permanent(RuntimeError):
+    pass
+
+
+def calls(key: str) -> int:
+    with _lock:
+        return _calls[key]
+
+
+@registry.job(max_retries=3, backoff_base=1, backoff_cap=8, jitter=False)
+def flaky(key: str, fail_times: int) -> dict[str, int]:
+    """Fails ``fail_times`` times for ``key``, then succeeds."""
+    with _lock:
+        _calls[key] += 1
+        n = _calls[key]
+    if n <= fail_times:
+        raise Flaky(f"attempt {n} of {key} fails on purpose")
+    return {"attempts": n}
+
+
+@registry.job(max_retries=2, backoff_base=1, backoff_cap=1, jitter=False)
+def always_fails(key: str) -> None:
+    """Never succeeds: ends in the dead-letter queue."""
+    raise Permanent(f"{key} always fails")
+
+
+@registry.job(max_retries=1, backoff_base=1, jitter=False, on_exhausted="discard")
+def fails_and_is_discarded(key: str) -> None:
+    raise Permanent(f"{key} fails and is discarded")
+
+
+@registry.job(retry_on=(Flaky,), max_retries=5)
+def fails_without_retry(key: str) -> None:
+    """Raises an exception its policy does not retry: fails at once."""
+    raise Permanent(f"{key} is not retryable")
+
+
+@registry.job()
+def add(x: int, y: int = 0) -> int:
+    return x + y
+
+
+@registry.job()
+def sleep_for(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
