@@ -15,7 +15,9 @@ _local = _env in ("development", "test")
 address = os.environ.get("BEATKEEPER_FLOWER_ADDRESS", "127.0.0.1")
 port = int(os.environ.get("BEATKEEPER_FLOWER_PORT", "5555"))
 
-_auth = [a.strip() for a in os.environ.get("BEATKEEPER_FLOWER_BASIC_AUTH", "").split(",") if a.strip()]
+_auth = [
+    a.strip() for a in os.environ.get("BEATKEEPER_FLOWER_BASIC_AUTH", "").split(",") if a.strip()
+]
 if _auth:
     if any(":" not in a or not a.split(":", 1)[1] for a in _auth):
         raise SystemExit("BEATKEEPER_FLOWER_BASIC_AUTH must be user:password[,user:password]")
@@ -37,8 +39,15 @@ inspect_timeout = 3000.0
 enable_events = True
 
 # The Broker tab reads queue depths from the RabbitMQ management API.
-broker_api = os.environ.get("BEATKEEPER_RABBITMQ_MANAGEMENT_URL", "http://guest:guest@127.0.0.1:15672").rstrip("/") + "/api/"
+broker_api = (
+    os.environ.get(
+        "BEATKEEPER_RABBITMQ_MANAGEMENT_URL", "http://guest:guest@127.0.0.1:15672"
+    ).rstrip("/")
+    + "/api/"
+)
 if not _local and urlsplit(broker_api).username in (None, "guest"):
-    raise SystemExit("BEATKEEPER_RABBITMQ_MANAGEMENT_URL uses the guest account outside development")
+    raise SystemExit(
+        "BEATKEEPER_RABBITMQ_MANAGEMENT_URL uses the guest account outside development"
+    )
 
 tasks_columns = "name,uuid,state,args,kwargs,result,received,started,runtime,retries,worker"

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "health":
             result = health.check(settings.url)
-            print(("ok" if result.ok else f"unreachable: {result.error}"))
+            print("ok" if result.ok else f"unreachable: {result.error}")
             return 0 if result.ok else 1
         if args.command == "bootstrap":
             bootstrap.ensure_rabbitmq(settings)
@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "queues":
             client = ManagementClient(settings.management_url)
             for q in client.queues(settings.prefix + "."):
-                print(f"{q.name:40} ready={q.ready:<8} unacked={q.unacked:<8} consumers={q.consumers}")
+                print(
+                    f"{q.name:40} ready={q.ready:<8} unacked={q.unacked:<8} consumers={q.consumers}"
+                )
             return 0
         with Connection(settings.url, connect_timeout=5) as conn:
             action = declare.declare if args.command == "declare" else declare.verify

@@ -25,5 +25,7 @@ def check(url: str, timeout: float = 2.0) -> BrokerHealth:
         with Connection(url, connect_timeout=timeout, heartbeat=0) as conn:
             conn.ensure_connection(max_retries=0, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return BrokerHealth(False, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}")
+        return BrokerHealth(
+            False, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"
+        )
     return BrokerHealth(True, (time.perf_counter() - started) * 1000)

@@ -48,9 +48,7 @@ class ManagementClient:
         except httpx.HTTPError as exc:
             raise ManagementError(f"management API at {self.base} unreachable: {exc}") from exc
         if response.status_code != 200:
-            raise ManagementError(
-                f"management API answered {response.status_code} for /api/{path}"
-            )
+            raise ManagementError(f"management API answered {response.status_code} for /api/{path}")
         return response.json()
 
     def overview(self) -> dict[str, Any]:

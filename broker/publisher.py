@@ -52,6 +52,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     amqp.exceptions.ConnectionForced,
 )
 
+RETRYABLE: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, TimeoutError)
+
 
 class ConfirmingPublisher:
     """One connection, one channel in confirm mode. Not thread-safe: give it one owner thread."""
@@ -153,7 +155,7 @@ class ConfirmingPublisher:
                 raise TimeoutError(f"{len(self._pending)} publishes unconfirmed")
             try:
                 self._conn.drain_events(timeout=remaining)
-            except socket.timeout:
+            except TimeoutError:
                 continue
         return self._failed
 
@@ -170,7 +172,7 @@ class ConfirmingPublisher:
         while True:
             try:
                 failed = self._publish_once(messages)
-            except CONNECTION_ERRORS + (TimeoutError,) as exc:
+            except RETRYABLE as exc:
                 self.close()
                 if attempt >= self._retry.max_retries:
                     reason = f"broker unreachable after {attempt + 1} attempts: {exc}"

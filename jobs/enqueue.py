@@ -18,9 +18,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.publisher import ConfirmingPublisher, PublishError
 from celery import Celery
 
+from broker.publisher import ConfirmingPublisher, PublishError
 from jobs.messages import task_message
 from jobs.store.repository import NewRun, utcnow
 
@@ -83,7 +83,9 @@ class Enqueuer:
         self._queue.put(request)
         return request.future
 
-    def enqueue(self, job: str, kwargs: dict[str, Any], timeout: float = 30.0, **options: Any) -> NewRun:
+    def enqueue(
+        self, job: str, kwargs: dict[str, Any], timeout: float = 30.0, **options: Any
+    ) -> NewRun:
         """Blocking form of :meth:`submit` for synchronous callers (Flask views, CLI)."""
         return self.submit(job, kwargs, **options).result(timeout)
 
@@ -91,9 +93,7 @@ class Enqueuer:
     def _publisher_for_thread(self) -> ConfirmingPublisher:
         if self._publisher is None:
             settings = self.app.settings
-            self._publisher = ConfirmingPublisher(
-                settings.broker.url, retry=settings.publish_retry
-            )
+            self._publisher = ConfirmingPublisher(settings.broker.url, retry=settings.publish_retry)
         return self._publisher
 
     def _loop(self) -> None:

@@ -66,7 +66,10 @@ def runs_report(hours: Annotated[int, Field(ge=1, le=24 * 90)] = 24) -> dict[str
 
 @registry.job(queue="slow", max_retries=3, backoff_base=10, time_limit=600)
 def cleanup_runs(older_than_days: Annotated[int, Field(ge=1)] | None = None) -> dict[str, Any]:
-    """Delete finished runs older than ``older_than_days`` (default: BEATKEEPER_RUN_RETENTION_DAYS)."""
+    """Delete finished runs older than ``older_than_days`` days.
+
+    The default is BEATKEEPER_RUN_RETENTION_DAYS.
+    """
     days = older_than_days or current_settings().run_retention_days
     cutoff = datetime.now(UTC) - timedelta(days=days)
     deleted = current_store().delete_finished_before(cutoff)

@@ -6,10 +6,10 @@ import importlib
 import os
 from typing import Any
 
-from broker.topology import Topology, describe, kombu_work_queues
 from celery import Celery
 from celery.signals import worker_process_init
 
+from broker.topology import Topology, describe, kombu_work_queues
 from jobs.policies import effective
 from jobs.registry import JobRegistry
 from jobs.settings import JobsSettings
@@ -19,8 +19,10 @@ from jobs.tasks import bind_job
 
 def load_registry(modules: str | None = None) -> JobRegistry:
     """Merge the ``registry`` of every module in ``BEATKEEPER_JOB_MODULES`` (comma-separated)."""
-    names = modules if modules is not None else os.environ.get(
-        "BEATKEEPER_JOB_MODULES", "jobs.examples"
+    names = (
+        modules
+        if modules is not None
+        else os.environ.get("BEATKEEPER_JOB_MODULES", "jobs.examples")
     )
     registries = []
     for name in (n.strip() for n in names.split(",") if n.strip()):

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from broker.publisher import OutgoingMessage
-from broker.topology import QueueSpec
 from celery import Celery
 from kombu.utils.json import dumps
+
+from broker.publisher import OutgoingMessage
+from broker.topology import QueueSpec
 
 
 def task_message(

@@ -41,7 +41,7 @@ def _params_model(name: str, func: Callable[..., Any]) -> type[BaseModel]:
         annotation = Any if param.annotation is inspect.Parameter.empty else param.annotation
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         f"{name}_params", __config__=ConfigDict(extra="forbid", strict=False), **fields
     )
     return model
@@ -66,7 +66,9 @@ class JobSpec:
     description: str = ""
     signature: inspect.Signature = field(repr=False, default=inspect.Signature())
 
-    def validate(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    def validate(
+        self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Bind and validate arguments; return JSON-ready keyword arguments.
 
         Raises :class:`ArgumentsError` naming every field that does not fit.
@@ -76,8 +78,13 @@ class JobSpec:
         if len(args) > len(names):
             raise ArgumentsError(
                 self.name,
-                [{"field": "args", "message": f"takes at most {len(names)} positional "
-                  f"arguments ({', '.join(names) or 'none'}), got {len(args)}"}],
+                [
+                    {
+                        "field": "args",
+                        "message": f"takes at most {len(names)} positional "
+                        f"arguments ({', '.join(names) or 'none'}), got {len(args)}",
+                    }
+                ],
             )
         for pname, value in zip(names, args, strict=False):
             if pname in kwargs:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from broker.policies import PublishRetryPolicy
 from broker.settings import BrokerSettings, UnsafeSettingsError
-
 from jobs.policies import RetryPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/beatkeeper.db"
@@ -21,7 +20,7 @@ def _get(env: dict[str, str], key: str, default: str) -> str:
 def _number(env: dict[str, str], key: str, default: float, kind: type = float) -> float:
     raw = _get(env, key, str(default))
     try:
-        return kind(raw)  # type: ignore[no-any-return]
+        return kind(raw)
     except ValueError:
         raise ValueError(f"{key} must be a {kind.__name__}, got {raw!r}") from None
 

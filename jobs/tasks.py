@@ -31,7 +31,7 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class BeatkeeperTask(Task):  # type: ignore[misc]
+class BeatkeeperTask(Task):
     """Records every attempt in the run store; never lets a store error fail a job."""
 
     spec: JobSpec
@@ -59,16 +59,22 @@ class BeatkeeperTask(Task):  # type: ignore[misc]
         )
 
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
-        self._record("success", lambda: self.store.mark_succeeded(task_id, _jsonable(retval), utcnow()))
+        self._record(
+            "success", lambda: self.store.mark_succeeded(task_id, _jsonable(retval), utcnow())
+        )
 
-    def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+    def on_retry(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
         retry_in = float(getattr(self.request, "beatkeeper_retry_in", 0) or 0)
         cause = getattr(exc, "exc", None) or exc
         self._record(
             "retry", lambda: self.store.mark_retry(task_id, _error_text(cause), retry_in, utcnow())
         )
 
-    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
         dead = self.policy.on_exhausted == "dead_letter"
         self._record(
             "failure",
@@ -96,7 +102,7 @@ def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Tas
 
     run.__name__ = spec.func.__name__
     run.__doc__ = spec.description
-    return app.task(  # type: ignore[no-any-return]
+    return app.task(
         bind=True,
         shared=False,  # a task belongs to this app only, not to every app made later
         base=BeatkeeperTask,

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker import declare, health
-from broker.topology import describe
 from kombu import Connection
 
+from broker import declare, health
+from broker.topology import describe
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from jobs.store.migrate import upgrade
@@ -94,6 +94,7 @@ def topology(jobs_settings: JobsSettings, rabbitmq_url: str) -> Iterator[Any]:
 def celery_session_app(jobs_settings: JobsSettings, test_registry: Any, topology: Any) -> Any:
     """Overrides celery.contrib.pytest's app with Beatkeeper's own factory."""
     import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping for the worker check
+
     return create_celery_app(jobs_settings, test_registry, main="beatkeeper-tests")
 
 

@@ -1,4 +1,4 @@
-"""The ``beatkeeper`` command: ``up`` runs the whole stack; ``db``, ``jobs``, ``enqueue``, ``runs``."""
+"""The ``beatkeeper`` command: ``up`` runs the whole stack; also ``db``, ``jobs``, ``enqueue``."""
 
 from __future__ import annotations
 
@@ -40,17 +40,19 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("BEATKEEPER_WEB_HOST", "127.0.0.1"))
-@click.option("--port", default=lambda: int(os.environ.get("BEATKEEPER_WEB_PORT", "8000")), type=int)
+@click.option(
+    "--port", default=lambda: int(os.environ.get("BEATKEEPER_WEB_PORT", "8000")), type=int
+)
 @click.option(
     "--only", multiple=True, type=click.Choice(sorted(PROCESS_COMMANDS)), help="start only these"
 )
 def up(host: str, port: int, only: tuple[str, ...]) -> None:
     """Prepare RabbitMQ and the database, then run web, worker, beat and Flower together."""
-    from broker import bootstrap, declare
     from honcho.manager import Manager
     from honcho.printer import Printer
     from kombu import Connection
 
+    from broker import bootstrap, declare
     from jobs.store.migrate import upgrade
 
     settings = _jobs_settings()
@@ -124,7 +126,9 @@ def list_jobs() -> None:
     app = create_celery_app(_jobs_settings())
     for spec in sorted(app.registry, key=lambda s: s.name):
         task = app.tasks[spec.name]
-        click.echo(f"{spec.name:20} queue={task.job_queue:24} policy={json.dumps(task.policy.describe())}")
+        click.echo(
+            f"{spec.name:20} queue={task.job_queue:24} policy={json.dumps(task.policy.describe())}"
+        )
 
 
 @main.command()
@@ -136,7 +140,6 @@ def enqueue(job: str, kwargs_json: str, queue: str | None) -> None:
     from jobs.enqueue import Enqueuer
     from jobs.factory import create_celery_app
     from jobs.registry import ArgumentsError, UnknownJobError
-
     from webapp.services import JobService, UnknownQueueError
 
     try:

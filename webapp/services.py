@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from broker import health as broker_health
 from celery import Celery
+
+from broker import health as broker_health
 from jobs.enqueue import Enqueuer
 from jobs.registry import ArgumentsError, JobSpec, UnknownJobError
 from jobs.store.repository import NewRun, RunRecord
@@ -81,14 +82,20 @@ class JobService:
         return spec.name, values, full_queue
 
     def enqueue(
-        self, name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
         queue: str | None = None,
     ) -> NewRun:
         job, values, full_queue = self.prepare(name, args, kwargs, queue)
         return self.enqueuer.enqueue(job, values, queue=full_queue)
 
     async def enqueue_async(
-        self, name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
         queue: str | None = None,
     ) -> NewRun:
         job, values, full_queue = self.prepare(name, args, kwargs, queue)
@@ -97,7 +104,9 @@ class JobService:
     def run(self, run_id: str) -> RunRecord | None:
         return self.store.get(run_id)
 
-    def runs(self, job: str | None = None, state: str | None = None, limit: int = 50) -> list[RunRecord]:
+    def runs(
+        self, job: str | None = None, state: str | None = None, limit: int = 50
+    ) -> list[RunRecord]:
         return self.store.list(job=job, state=state, limit=limit)
 
     def health(self) -> dict[str, Any]:

@@ -229,8 +229,13 @@ class RunStore:
                 ).mappings()
                 history = tuple(
                     AttemptRecord(
-                        r["number"], r["started_at"], r["finished_at"], r["outcome"],
-                        r["error"], r["retry_in"], r["worker"],
+                        r["number"],
+                        r["started_at"],
+                        r["finished_at"],
+                        r["outcome"],
+                        r["error"],
+                        r["retry_in"],
+                        r["worker"],
                     )
                     for r in rows
                 )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from broker import declare
-from broker.topology import describe
 from kombu import Connection
 
+from broker import declare
+from broker.topology import describe
 from jobs.enqueue import EnqueueError, Enqueuer
 from jobs.factory import create_celery_app
 from jobs.settings import JobsSettings

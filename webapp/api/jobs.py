@@ -49,7 +49,7 @@ async def enqueue(
         return _error(422, str(exc), exc.errors)
     except UnknownQueueError as exc:
         return _error(422, str(exc), [{"field": "queue", "message": str(exc)}])
-    except Exception as exc:  # broker refused or unreachable: nothing was stored
+    except Exception as exc:  # noqa: BLE001 - broker refused or unreachable: nothing stored
         return _error(503, f"not enqueued, nothing stored: {exc}")
     return EnqueuedOut(
         id=run.id, job=run.job, queue=run.queue, url=str(request.url_for("get_run", run_id=run.id))

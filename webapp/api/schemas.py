@@ -65,7 +65,7 @@ class AttemptOut(BaseModel):
     worker: str | None
 
 
-class RunOut(BaseModel):
+class RunOut(BaseModel):  # type: ignore[no-redef]  # pydantic plugin vs a field named kwargs
     id: str
     job: str
     queue: str

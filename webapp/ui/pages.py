@@ -54,13 +54,17 @@ def job(name: str) -> str | Response | tuple[str, int]:
             errors = exc.errors
         except UnknownQueueError as exc:
             errors = [{"field": "queue", "message": str(exc)}]
-        except Exception as exc:  # broker refused or unreachable: nothing stored
+        except Exception as exc:  # noqa: BLE001 - broker refused or unreachable: nothing stored
             errors = [{"field": "broker", "message": f"not enqueued, nothing stored: {exc}"}]
         else:
             return redirect(url_for("pages.run", run_id=run.id))
     queues = service().app.settings.broker.queues
     page = render_template(
-        "job.html", job=view, errors=errors, form=form, queues=queues,
+        "job.html",
+        job=view,
+        errors=errors,
+        form=form,
+        queues=queues,
         runs=service().runs(job=name, limit=20),
     )
     return (page, 422) if errors else page
@@ -73,7 +77,10 @@ def runs() -> str:
         abort(400, f"unknown state {state!r}")
     job = request.args.get("job") or None
     return render_template(
-        "runs.html", runs=service().runs(job=job, state=state, limit=100), state=state, job=job,
+        "runs.html",
+        runs=service().runs(job=job, state=state, limit=100),
+        state=state,
+        job=job,
         states=RUN_STATES,
     )
 

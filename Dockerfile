@@ -1,0 +1,12 @@
+# The one image behind web, worker, beat, flower and migrate in compose.yaml.
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+COPY setup.cfg pyproject.toml README.md ./
+COPY broker ./broker
+COPY jobs ./jobs
+COPY webapp ./webapp
+COPY flower_config.py ./
+RUN pip install . && useradd --create-home beatkeeper && mkdir -p /app/var \
+    && chown beatkeeper /app/var
+USER beatkeeper

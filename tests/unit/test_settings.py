@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+
+from broker.settings import BrokerSettings, UnsafeSettingsError
+from jobs.settings import JobsSettings
+from webapp.settings import WebSettings
+
+PRODUCTION = {
+    "BEATKEEPER_ENV": "production",
+    "BEATKEEPER_BROKER_URL": "amqp://bk:s3cret@rabbit:5672/beatkeeper",
+    "BEATKEEPER_RABBITMQ_MANAGEMENT_URL": "http://bk:s3cret@rabbit:15672",
+    "DATABASE_URL": "postgresql://bk@db/bk",
+    "BEATKEEPER_SECRET_KEY": "x" * 40,
+}
+
+
+def test_local_defaults_need_no_environment_at_all() -> None:
+    settings = WebSettings.from_env({})
+    assert settings.jobs.broker.url == "amqp://guest:guest@127.0.0.1:5672//"
+    assert settings.jobs.database_url == "sqlite:///var/beatkeeper.db"
+    assert settings.jobs.broker.queues == ("default", "slow")
+    assert settings.rabbitmq_console_url == "http://127.0.0.1:15672/"
+
+
+def test_a_fully_configured_production_environment_is_accepted() -> None:
+    settings = WebSettings.from_env(PRODUCTION)
+    assert settings.jobs.broker.environment == "production"
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("BEATKEEPER_BROKER_URL", "BEATKEEPER_BROKER_URL"),
+        ("BEATKEEPER_RABBITMQ_MANAGEMENT_URL", "BEATKEEPER_RABBITMQ_MANAGEMENT_URL"),
+        ("DATABASE_URL", "DATABASE_URL"),
+        ("BEATKEEPER_SECRET_KEY", "BEATKEEPER_SECRET_KEY"),
+    ],
+)
+def test_production_refuses_to_start_with_a_default_secret_or_account(
+    missing: str, named: str
+) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(UnsafeSettingsError, match=named):
+        WebSettings.from_env(env)
+
+
+def test_a_short_secret_key_is_refused_outside_development() -> None:
+    with pytest.raises(UnsafeSettingsError, match="32 characters"):
+        WebSettings.from_env({**PRODUCTION, "BEATKEEPER_SECRET_KEY": "short"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("BEATKEEPER_RETRY_MAX_RETRIES", "many", "BEATKEEPER_RETRY_MAX_RETRIES must be a int"),
+        ("BEATKEEPER_RETRY_JITTER", "maybe", "BEATKEEPER_RETRY_JITTER must be true or false"),
+        ("BEATKEEPER_DELIVERY_LIMIT", "0", "BEATKEEPER_DELIVERY_LIMIT must be at least 1"),
+        ("BEATKEEPER_DEFAULT_QUEUE", "nope", "BEATKEEPER_DEFAULT_QUEUE='nope'"),
+        ("BEATKEEPER_QUEUE_PREFIX", "a#b", "BEATKEEPER_QUEUE_PREFIX"),
+        ("BEATKEEPER_RETRY_BACKOFF_BASE", "0", "backoff_base"),
+    ],
+)
+def test_a_bad_value_is_refused_with_a_message_naming_the_variable(
+    key: str, value: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        JobsSettings.from_env({key: value})
+
+
+def test_retry_defaults_come_from_the_environment() -> None:
+    settings = JobsSettings.from_env(
+        {"BEATKEEPER_RETRY_MAX_RETRIES": "7", "BEATKEEPER_RETRY_BACKOFF_BASE": "3"}
+    )
+    assert (settings.default_policy.max_retries, settings.default_policy.backoff_base) == (7, 3)
+
+
+def test_queue_list_is_read_from_a_comma_separated_variable() -> None:
+    assert BrokerSettings.from_env({"BEATKEEPER_QUEUES": "a, b ,c"}).queues == ("a", "b", "c")

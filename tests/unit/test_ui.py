@@ -1,0 +1,81 @@
+"""The Flask pages, through the same ASGI app as in production."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jobs.factory import create_celery_app, load_registry
+from jobs.settings import JobsSettings
+from tests.conftest import settings_env
+from webapp.asgi import create_app
+from webapp.settings import WebSettings
+
+
+@pytest.fixture
+def client(free_sqlite_url: str) -> Iterator[TestClient]:
+    env = settings_env("bk-ui", free_sqlite_url, "amqp://guest:guest@127.0.0.1:1//")
+    settings = WebSettings(
+        jobs=JobsSettings.from_env(env),
+        flower_url="http://flower.example:5555",
+        rabbitmq_console_url="http://rabbit.example:15672/",
+    )
+    celery_app = create_celery_app(settings.jobs, load_registry("jobs.examples"))
+    with TestClient(create_app(settings, celery_app)) as test_client:
+        test_client.store = celery_app.store  # type: ignore[attr-defined]
+        yield test_client
+
+
+def csrf(client: TestClient, path: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+def test_the_jobs_page_lists_jobs_with_policies_and_links_to_flower_and_rabbitmq(
+    client: TestClient,
+) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    for name in ("check_url", "runs_report", "cleanup_runs"):
+        assert f'href="/jobs/{name}"' in page.text
+    assert 'href="http://flower.example:5555"' in page.text
+    assert 'href="http://rabbit.example:15672/"' in page.text
+    assert "discard" in page.text or "dead letter" in page.text
+
+
+def test_the_enqueue_form_shows_the_effective_policy_and_one_field_per_parameter(
+    client: TestClient,
+) -> None:
+    page = client.get("/jobs/check_url")
+    assert page.status_code == 200
+    for field in ("arg-url", "arg-timeout", "arg-expect_status"):
+        assert f'name="{field}"' in page.text
+    assert "Max retries" in page.text
+
+
+def test_a_form_with_bad_input_is_shown_again_with_the_field_named_and_nothing_stored(
+    client: TestClient,
+) -> None:
+    token = csrf(client, "/jobs/check_url")
+    page = client.post(
+        "/jobs/check_url", data={"csrf": token, "arg-url": "nope", "arg-timeout": "-3"}
+    )
+    assert page.status_code == 422
+    assert "<code>url</code>" in page.text and "<code>timeout</code>" in page.text
+    assert client.store.list() == []  # type: ignore[attr-defined]
+
+
+def test_a_form_post_without_its_csrf_token_is_refused(client: TestClient) -> None:
+    page = client.post("/jobs/runs_report", data={"arg-hours": "2"})
+    assert page.status_code == 400
+    assert client.store.list() == []  # type: ignore[attr-defined]
+
+
+def test_unknown_pages_are_404(client: TestClient) -> None:
+    assert client.get("/jobs/nope").status_code == 404
+    assert client.get("/runs/nope").status_code == 404
+    assert client.get("/runs?state=DONE").status_code == 400
