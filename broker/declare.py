@@ -25,7 +25,7 @@ def declare(connection: Connection, topology: Topology) -> list[QueueState]:
     """Declare every exchange and queue (idempotent); return each queue's depth."""
     states = []
     with connection.channel() as channel:
-        for spec in (topology.exchange, topology.dead_letter_exchange):
+        for spec in topology.exchanges:
             kombu_exchange(spec)(channel).declare()
     for queue_spec in topology.all_queues:
         # A failed declare closes the channel, so each queue gets its own.
@@ -84,5 +84,5 @@ def delete(connection: Connection, topology: Topology) -> None:
     with connection.channel() as channel:
         for spec in topology.all_queues:
             channel.queue_delete(queue=spec.name)
-        for ex in (topology.exchange, topology.dead_letter_exchange):
+        for ex in topology.exchanges:
             channel.exchange_delete(exchange=ex.name)

@@ -13,6 +13,16 @@ def dead_letter_exchange_name(prefix: str) -> str:
     return f"{prefix}.dlx"
 
 
+def hold_exchange_name(prefix: str) -> str:
+    """Where the beat publishes fires ahead of their time (see :func:`hold_queue_name`)."""
+    return f"{prefix}.hold"
+
+
+def hold_queue_name(prefix: str) -> str:
+    """Holds fires until their per-message TTL runs out, then dead-letters them to work queues."""
+    return f"{prefix}.hold"
+
+
 def queue_name(prefix: str, queue: str) -> str:
     """The full name of a work queue; ``queue`` is its short name (``default``)."""
     return f"{prefix}.{queue}"
@@ -31,6 +41,6 @@ def routing_key(queue: str) -> str:
 def short_name(prefix: str, full_name: str) -> str | None:
     """Inverse of :func:`queue_name`; ``None`` for names outside this prefix or DLQs."""
     head = f"{prefix}."
-    if not full_name.startswith(head) or full_name.endswith(".dlq"):
+    if not full_name.startswith(head) or full_name.endswith((".dlq", ".hold")):
         return None
     return full_name[len(head) :]

@@ -40,6 +40,9 @@ class OutgoingMessage:
     body: bytes
     headers: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
+    # Epoch seconds: the message goes to a hold queue with a per-message TTL that runs out
+    # then. The TTL is computed just before the publish, because it counts from enqueueing.
+    deliver_at: float | None = None
 
 
 Declarer = Callable[[Any], None]
@@ -140,6 +143,8 @@ class ConfirmingPublisher:
             props = dict(msg.properties)
             props.setdefault("delivery_mode", 2)
             props["message_id"] = msg.message_id
+            if msg.deliver_at is not None:
+                props["expiration"] = str(max(0, int((msg.deliver_at - time.time()) * 1000)))
             self._channel.basic_publish(
                 amqp.Message(msg.body, application_headers=msg.headers, **props),
                 exchange=msg.exchange,

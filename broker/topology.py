@@ -44,10 +44,16 @@ class Topology:
     dead_letter_exchange: ExchangeSpec
     work_queues: tuple[QueueSpec, ...]
     dead_letter_queues: tuple[QueueSpec, ...]
+    hold_exchange: ExchangeSpec
+    hold_queue: QueueSpec
 
     @property
     def all_queues(self) -> tuple[QueueSpec, ...]:
-        return self.work_queues + self.dead_letter_queues
+        return (*self.work_queues, *self.dead_letter_queues, self.hold_queue)
+
+    @property
+    def exchanges(self) -> tuple[ExchangeSpec, ...]:
+        return (self.exchange, self.dead_letter_exchange, self.hold_exchange)
 
     def work_queue(self, short_name: str) -> QueueSpec:
         for spec in self.work_queues:
@@ -100,7 +106,22 @@ def describe(settings: BrokerSettings) -> Topology:
                 arguments=(("x-queue-type", "quorum"),),
             )
         )
-    return Topology(exchange, dlx, tuple(work), tuple(dead))
+    hold_exchange = ExchangeSpec(names.hold_exchange_name(settings.prefix))
+    hold = QueueSpec(
+        name=names.hold_queue_name(settings.prefix),
+        short_name="hold",
+        exchange=hold_exchange.name,
+        routing_key="#",
+        arguments=(
+            ("x-queue-type", "quorum"),
+            # Expired messages go to the work exchange with their own routing key, i.e. to
+            # the work queue they were addressed to, within ~10 ms of their TTL.
+            ("x-dead-letter-exchange", exchange.name),
+            ("x-dead-letter-strategy", "at-least-once"),
+            ("x-overflow", "reject-publish"),
+        ),
+    )
+    return Topology(exchange, dlx, tuple(work), tuple(dead), hold_exchange, hold)
 
 
 def kombu_exchange(spec: ExchangeSpec) -> Exchange:

@@ -16,6 +16,7 @@ import threading
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -35,6 +36,7 @@ class EnqueueError(RuntimeError):
 class _Request:
     run: NewRun
     priority: int | None
+    chosen_id: bool = False
     future: Future[NewRun] = field(default_factory=Future)
 
 
@@ -72,14 +74,24 @@ class Enqueuer:
         queue: str | None = None,
         priority: int | None = None,
         run_id: str | None = None,
+        schedule: str | None = None,
+        scheduled_for: datetime | None = None,
     ) -> Future[NewRun]:
-        """Queue an already-validated run; the future resolves once it is stored and confirmed."""
+        """Queue an already-validated run; the future resolves once it is stored and confirmed.
+
+        A ``run_id`` that was already used resolves at once without sending anything again.
+        """
         self.start()
         task = self.app.tasks[job]
         run = NewRun(
-            id=run_id or str(uuid.uuid4()), job=job, queue=queue or task.job_queue, kwargs=kwargs
+            id=run_id or str(uuid.uuid4()),
+            job=job,
+            queue=queue or task.job_queue,
+            kwargs=kwargs,
+            schedule=schedule,
+            scheduled_for=scheduled_for,
         )
-        request = _Request(run, priority)
+        request = _Request(run, priority, chosen_id=run_id is not None)
         self._queue.put(request)
         return request.future
 
@@ -131,6 +143,17 @@ class Enqueuer:
         raise EnqueueError(f"queue {name!r} is not part of the topology")
 
     def _process(self, batch: list[_Request]) -> None:
+        store = self.app.store
+        chosen = [r.run.id for r in batch if r.chosen_id]
+        if chosen:
+            with store.engine.connect() as conn:
+                used = store.existing_ids(conn, chosen)
+            for request in batch:
+                if request.run.id in used:
+                    request.future.set_result(request.run)
+            batch = [r for r in batch if r.run.id not in used]
+            if not batch:
+                return
         messages = [
             task_message(
                 self.app,
@@ -139,10 +162,10 @@ class Enqueuer:
                 kwargs=r.run.kwargs,
                 queue=self._queue_spec(r.run.queue),
                 priority=r.priority,
+                headers=_schedule_headers(r.run),
             )
             for r in batch
         ]
-        store = self.app.store
         failed: dict[str, str] = {}
         # The rows are written first but committed only after the broker confirmed, so
         # a refused publish leaves no row behind; a worker that starts the job before
@@ -162,3 +185,12 @@ class Enqueuer:
                 request.future.set_exception(EnqueueError(f"not enqueued: {reason}"))
             else:
                 request.future.set_result(request.run)
+
+
+def _schedule_headers(run: NewRun) -> dict[str, str] | None:
+    if run.schedule is None:
+        return None
+    headers = {"beatkeeper_schedule": run.schedule}
+    if run.scheduled_for is not None:
+        headers["beatkeeper_scheduled_for"] = run.scheduled_for.isoformat()
+    return headers

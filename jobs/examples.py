@@ -74,3 +74,9 @@ def cleanup_runs(older_than_days: Annotated[int, Field(ge=1)] | None = None) -> 
     cutoff = datetime.now(UTC) - timedelta(days=days)
     deleted = current_store().delete_finished_before(cutoff)
     return {"deleted": deleted, "cutoff": cutoff.isoformat()}
+
+
+registry.schedule("hourly-runs-report", "runs_report", cron="5 * * * *", kwargs={"hours": 1})
+registry.schedule(
+    "nightly-cleanup", "cleanup_runs", cron="17 3 * * *", timezone="UTC", overlap="skip"
+)

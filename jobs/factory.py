@@ -67,6 +67,7 @@ def celery_config(settings: JobsSettings, topology: Topology) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": False,
+        "beat_scheduler": "jobs.beat.scheduler:DatabaseScheduler",
         "timezone": settings.timezone,
         "enable_utc": True,
     }

@@ -136,6 +136,28 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._specs: dict[str, JobSpec] = {}
+        self._schedules: dict[str, dict[str, Any]] = {}
+
+    def schedule(self, name: str, job: str, **fields: Any) -> None:
+        """Declare a schedule in code next to its job (synced into the store at beat start).
+
+        ``fields`` are those of :class:`jobs.beat.definition.ScheduleDefinition`, e.g.
+        ``cron="0 3 * * *", timezone="Europe/Paris", kwargs={...}``.
+        """
+        if name in self._schedules:
+            raise ValueError(f"schedule {name!r} is already declared")
+        if "trigger" not in fields:
+            kinds = [
+                k
+                for k, f in (("cron", "cron"), ("interval", "interval_seconds"), ("once", "run_at"))
+                if f in fields
+            ]
+            fields["trigger"] = kinds[0] if len(kinds) == 1 else "cron"
+        self._schedules[name] = {"name": name, "job": job, **fields}
+
+    @property
+    def schedules(self) -> list[dict[str, Any]]:
+        return list(self._schedules.values())
 
     def job(
         self,
@@ -185,4 +207,8 @@ class JobRegistry:
                 if spec.name in merged._specs:
                     raise ValueError(f"job {spec.name!r} is registered twice")
                 merged._specs[spec.name] = spec
+            for declared in registry.schedules:
+                if declared["name"] in merged._schedules:
+                    raise ValueError(f"schedule {declared['name']!r} is declared twice")
+                merged._schedules[declared["name"]] = declared
         return merged

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Ignore
+from celery.signals import task_revoked
 
 from jobs.policies import RetryPolicy
 from jobs.registry import JobSpec
@@ -53,10 +55,12 @@ class BeatkeeperTask(Task):
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         new = NewRun(task_id, self.name, self.job_queue, dict(kwargs), list(args))
         attempt = int(self.request.retries or 0) + 1
-        self._record(
-            "start",
-            lambda: self.store.mark_started(new, attempt, self.request.hostname, utcnow()),
-        )
+
+        def start() -> None:
+            if not self.store.mark_started(new, attempt, self.request.hostname, utcnow()):
+                self.request.beatkeeper_cancelled = True
+
+        self._record("start", start)
 
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
         self._record(
@@ -88,6 +92,9 @@ def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Tas
     """Create the Celery task that runs ``spec`` with ``policy`` on ``queue``."""
 
     def run(self: BeatkeeperTask, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self.request, "beatkeeper_cancelled", False):
+            # Its schedule changed after the fire was handed to the broker: ack, don't run.
+            raise Ignore()
         # Validation failures are bad messages, not transient faults: they are not retried.
         values = spec.validate(args, kwargs) if args else kwargs
         try:
@@ -119,3 +126,12 @@ def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Tas
         # "discard" jobs ack it and keep the failure in the run history only.
         acks_on_failure_or_timeout=policy.on_exhausted == "discard",
     )(run)
+
+
+@task_revoked.connect
+def _record_expired(
+    sender: Any = None, request: Any = None, expired: bool = False, **_: Any
+) -> None:
+    """A message that expired before a worker took it is recorded, not dropped silently."""
+    if expired and isinstance(sender, BeatkeeperTask) and request is not None:
+        sender._record("expiry", lambda: sender.store.mark_expired(request.id, utcnow()))

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from jobs.store.tables import run_attempts, runs
+from jobs.store.tables import DONE_STATES, run_attempts, runs
 
 
 def utcnow() -> datetime:
@@ -47,11 +47,22 @@ class RunRecord:
     traceback: str | None = None
     dead_lettered: bool = False
     worker: str | None = None
+    schedule: str | None = None
+    scheduled_for: datetime | None = None
+    published_at: datetime | None = None
+    reason: str | None = None
     history: tuple[AttemptRecord, ...] = field(default=())
 
     @property
     def done(self) -> bool:
-        return self.state in ("SUCCESS", "FAILURE")
+        return self.state in DONE_STATES
+
+    @property
+    def lateness_ms(self) -> float | None:
+        """How long after its scheduled time a scheduled run started."""
+        if self.scheduled_for is None or self.started_at is None:
+            return None
+        return (self.started_at - self.scheduled_for).total_seconds() * 1000
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,8 @@ class NewRun:
     queue: str
     kwargs: dict[str, Any]
     args: list[Any] = field(default_factory=list)
+    schedule: str | None = None
+    scheduled_for: datetime | None = None
 
 
 def _insert(conn: Connection) -> Any:
@@ -74,8 +87,15 @@ class RunStore:
         self.engine = engine
 
     # -- writes from the enqueue path -------------------------------------------
-    def insert_pending(self, conn: Connection, new: Sequence[NewRun], at: datetime) -> None:
-        """Insert PENDING rows inside the caller's transaction (one statement per batch)."""
+    def insert_pending(
+        self,
+        conn: Connection,
+        new: Sequence[NewRun],
+        at: datetime,
+        state: str = "PENDING",
+        reason: str | None = None,
+    ) -> None:
+        """Insert rows inside the caller's transaction (one statement per batch)."""
         if new:
             conn.execute(
                 runs.insert(),
@@ -86,22 +106,41 @@ class RunStore:
                         "queue": n.queue,
                         "args": n.args,
                         "kwargs": n.kwargs,
-                        "state": "PENDING",
+                        "state": state,
                         "attempts": 0,
                         "enqueued_at": at,
                         "dead_lettered": False,
+                        "schedule": n.schedule,
+                        "scheduled_for": n.scheduled_for,
+                        "published_at": at if state == "PENDING" else None,
+                        "reason": reason,
+                        "finished_at": None if state == "PENDING" else at,
                     }
                     for n in new
                 ],
             )
 
+    def existing_ids(self, conn: Connection, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            found.update(conn.execute(select(runs.c.id).where(runs.c.id.in_(chunk))).scalars())
+        return found
+
     def delete_ids(self, conn: Connection, ids: Iterable[str]) -> None:
         conn.execute(delete(runs).where(runs.c.id.in_(list(ids))))
 
     # -- writes from the worker ---------------------------------------------------
-    def mark_started(self, new: NewRun, attempt: int, worker: str | None, at: datetime) -> None:
-        """Record an attempt's start; creates the row if the task was sent by other means."""
+    def mark_started(self, new: NewRun, attempt: int, worker: str | None, at: datetime) -> bool:
+        """Record an attempt's start; creates the row if the task was sent by other means.
+
+        Returns False, recording nothing, when the run was cancelled (its schedule changed
+        after the fire was handed to the broker ahead of time): the job must not run.
+        """
         with self.engine.begin() as conn:
+            state = conn.execute(select(runs.c.state).where(runs.c.id == new.id)).scalar()
+            if state == "CANCELLED":
+                return False
             ins = _insert(conn)
             stmt = ins(runs).values(
                 id=new.id,
@@ -137,6 +176,28 @@ class RunStore:
                     set_={"started_at": at, "worker": worker, "finished_at": None},
                 )
             )
+        return True
+
+    def mark_expired(self, run_id: str, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.state.in_(("PENDING", "RETRY")))
+                .values(state="EXPIRED", finished_at=at, reason="expired before a worker took it")
+            )
+
+    def cancel_pending_fires(
+        self, conn: Connection, schedule: str, reason: str, at: datetime
+    ) -> int:
+        """Cancel fires of ``schedule`` handed to the broker ahead of their time."""
+        result = conn.execute(
+            update(runs)
+            .where(
+                runs.c.schedule == schedule, runs.c.state == "PENDING", runs.c.scheduled_for > at
+            )
+            .values(state="CANCELLED", finished_at=at, reason=reason)
+        )
+        return int(result.rowcount or 0)
 
     def _finish_attempt(
         self, conn: Connection, run_id: str, at: datetime, outcome: str, **extra: Any
@@ -204,13 +265,11 @@ class RunStore:
         """Delete finished runs enqueued before ``cutoff``; returns how many."""
         with self.engine.begin() as conn:
             ids = select(runs.c.id).where(
-                runs.c.enqueued_at < cutoff, runs.c.state.in_(("SUCCESS", "FAILURE"))
+                runs.c.enqueued_at < cutoff, runs.c.state.in_(DONE_STATES)
             )
             conn.execute(delete(run_attempts).where(run_attempts.c.run_id.in_(ids)))
             result = conn.execute(
-                delete(runs).where(
-                    runs.c.enqueued_at < cutoff, runs.c.state.in_(("SUCCESS", "FAILURE"))
-                )
+                delete(runs).where(runs.c.enqueued_at < cutoff, runs.c.state.in_(DONE_STATES))
             )
             return int(result.rowcount or 0)
 
@@ -242,11 +301,17 @@ class RunStore:
             return RunRecord(**dict(row), history=history)
 
     def list(
-        self, job: str | None = None, state: str | None = None, limit: int = 50
+        self,
+        job: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+        schedule: str | None = None,
     ) -> list[RunRecord]:
         query = select(runs).order_by(runs.c.enqueued_at.desc()).limit(limit)
         if job:
             query = query.where(runs.c.job == job)
+        if schedule:
+            query = query.where(runs.c.schedule == schedule)
         if state:
             query = query.where(runs.c.state == state)
         with self.engine.connect() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -20,7 +21,17 @@ from jobs.store.db import UTCDateTime
 
 metadata = MetaData()
 
-RUN_STATES = ("PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE")
+RUN_STATES = (
+    "PENDING",
+    "STARTED",
+    "RETRY",
+    "SUCCESS",
+    "FAILURE",
+    "SKIPPED",  # a scheduled fire not sent (overlap policy); recorded with its reason
+    "CANCELLED",  # a fire sent ahead of time whose schedule changed before it was due
+    "EXPIRED",  # no worker started it before it expired
+)
+DONE_STATES = ("SUCCESS", "FAILURE", "SKIPPED", "CANCELLED", "EXPIRED")
 
 runs = Table(
     "runs",
@@ -43,7 +54,12 @@ runs = Table(
     Column("traceback", Text),
     Column("dead_lettered", Boolean, nullable=False, default=False),
     Column("worker", String(200)),
+    Column("schedule", String(200)),
+    Column("scheduled_for", UTCDateTime),
+    Column("published_at", UTCDateTime),
+    Column("reason", Text),
     Index("ix_runs_job_enqueued", "job", "enqueued_at"),
+    Index("ix_runs_schedule_for", "schedule", "scheduled_for"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_enqueued", "enqueued_at"),
 )
@@ -59,4 +75,51 @@ run_attempts = Table(
     Column("error", Text),
     Column("retry_in", Float),
     Column("worker", String(200)),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("job", String(200), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("kwargs", JSON, nullable=False),
+    Column("queue", String(200)),
+    Column("priority", Integer),
+    Column("trigger", String(10), nullable=False),  # cron | interval | once
+    Column("cron", String(200)),
+    Column("interval_seconds", Integer),
+    Column("run_at", UTCDateTime),
+    Column("timezone", String(64), nullable=False),
+    Column("expires_seconds", Integer),
+    Column("jitter_seconds", Integer, nullable=False),
+    Column("catch_up", String(10), nullable=False),
+    Column("catch_up_window_seconds", Integer, nullable=False),
+    Column("overlap", String(12), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("changed_by", String(200)),
+    Column("changed_at", UTCDateTime),
+    Column("change_reason", Text),
+    Column("source", String(10), nullable=False),  # code | runtime
+    Column("edited_at", UTCDateTime),  # set by runtime edits; code sync then leaves it alone
+    Column("created_at", UTCDateTime, nullable=False),
+    # Every definition change takes the next value of scheduler_state.version; the
+    # beat reads only rows whose version is newer than the last one it saw.
+    Column("version", Integer, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("anchor", UTCDateTime, nullable=False),
+    Column("next_fire_at", UTCDateTime),
+    Column("last_fire_at", UTCDateTime),
+    Column("last_run_id", String(64)),
+    Column("fired_count", Integer, nullable=False),
+    Column("skipped_count", Integer, nullable=False),
+    Column("missed_count", Integer, nullable=False),
+    Index("ix_schedules_version", "version"),
+)
+
+scheduler_state = Table(
+    "scheduler_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )

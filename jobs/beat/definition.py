@@ -1,0 +1,167 @@
+"""What a schedule is, how it is validated, and the pure rules derived from it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from jobs.beat.jitter import jitter_offset
+from jobs.beat.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, TriggerError
+from jobs.registry import ArgumentsError, JobRegistry, UnknownJobError
+
+TriggerKind = Literal["cron", "interval", "once"]
+CatchUp = Literal["skip", "latest", "all"]
+Overlap = Literal["allow", "skip", "buffer_one"]
+TRIGGERS = ("cron", "interval", "once")
+CATCH_UP = ("skip", "latest", "all")
+OVERLAP = ("allow", "skip", "buffer_one")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
+RUN_NAMESPACE = uuid.UUID("6f1c1d1e-5b0a-4c55-9e8e-6b6561746b70")
+
+
+class ScheduleError(ValueError):
+    """Invalid schedule input; ``errors`` names every offending field."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ScheduleDefinition:
+    """Everything a person chooses about a schedule (the rest is bookkeeping)."""
+
+    name: str
+    job: str
+    trigger: TriggerKind
+    cron: str | None = None
+    interval_seconds: int | None = None
+    run_at: datetime | None = None
+    timezone: str = "UTC"
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    priority: int | None = None
+    expires_seconds: int | None = None
+    jitter_seconds: int = 0
+    catch_up: CatchUp = "skip"
+    catch_up_window_seconds: int = 3600
+    overlap: Overlap = "allow"
+    enabled: bool = True
+
+
+def build_trigger(
+    kind: str,
+    *,
+    cron: str | None,
+    interval_seconds: int | None,
+    run_at: datetime | None,
+    timezone: str,
+    anchor: datetime,
+) -> Trigger:
+    """The trigger for stored or submitted values; raises TriggerError naming the field."""
+    if kind == "cron":
+        if not cron:
+            raise TriggerError("cron", "a cron trigger needs a cron expression")
+        return CronTrigger.parse(cron, timezone)
+    if kind == "interval":
+        if interval_seconds is None:
+            raise TriggerError("interval_seconds", "an interval trigger needs interval_seconds")
+        return IntervalTrigger(interval_seconds, anchor)
+    if kind == "once":
+        if run_at is None:
+            raise TriggerError("run_at", "a one-off trigger needs run_at")
+        if run_at.tzinfo is None:
+            raise TriggerError("run_at", "give run_at with a UTC offset, e.g. 2026-12-01T09:00:00Z")
+        return OnceTrigger(run_at)
+    raise TriggerError("trigger", f"unknown trigger {kind!r}; one of {', '.join(TRIGGERS)}")
+
+
+def validate(
+    definition: ScheduleDefinition,
+    registry: JobRegistry,
+    queues: Sequence[str],
+    now: datetime,
+    *,
+    check_run_at: bool = True,
+) -> tuple[ScheduleDefinition, Trigger]:
+    """Check every field; return the definition with JSON-ready kwargs, and its trigger."""
+    errors: list[dict[str, str]] = []
+
+    def bad(name: str, message: str) -> None:
+        errors.append({"field": name, "message": message})
+
+    if not NAME.match(definition.name):
+        bad("name", "1-200 characters: letters, digits and _ . : @ - (not first)")
+    kwargs = definition.kwargs
+    try:
+        kwargs = registry.get(definition.job).validate(definition.args, definition.kwargs)
+    except UnknownJobError as exc:
+        bad("job", str(exc))
+    except ArgumentsError as exc:
+        errors.extend(
+            {"field": f"kwargs.{e['field']}", "message": e["message"]} for e in exc.errors
+        )
+    trigger: Trigger | None = None
+    try:
+        trigger = build_trigger(
+            definition.trigger,
+            cron=definition.cron,
+            interval_seconds=definition.interval_seconds,
+            run_at=definition.run_at,
+            timezone=definition.timezone,
+            anchor=now,
+        )
+    except TriggerError as exc:
+        bad(exc.field, exc.message)
+    run_at = definition.run_at
+    past = run_at is not None and run_at.tzinfo is not None and run_at <= now
+    if definition.trigger == "once" and check_run_at and past:
+        bad("run_at", "is in the past")
+    if definition.queue is not None and definition.queue not in queues:
+        bad("queue", f"unknown queue {definition.queue!r}; one of {', '.join(queues)}")
+    if definition.priority is not None and not 0 <= definition.priority <= 9:
+        bad("priority", "must be between 0 and 9")
+    if definition.expires_seconds is not None and definition.expires_seconds < 1:
+        bad("expires_seconds", "must be at least 1 second")
+    if definition.jitter_seconds < 0:
+        bad("jitter_seconds", "must not be negative")
+    if definition.catch_up not in CATCH_UP:
+        bad("catch_up", f"one of {', '.join(CATCH_UP)}")
+    if definition.catch_up_window_seconds < 1:
+        bad("catch_up_window_seconds", "must be at least 1 second")
+    if definition.overlap not in OVERLAP:
+        bad("overlap", f"one of {', '.join(OVERLAP)}")
+    if errors or trigger is None:
+        raise ScheduleError(errors)
+    return replace(definition, args=[], kwargs=kwargs), trigger
+
+
+def fire_time(name: str, nominal: datetime, jitter_seconds: int) -> datetime:
+    """When a nominal fire is actually sent: a stable per-schedule offset spreads load."""
+    return nominal + timedelta(seconds=jitter_offset(name, jitter_seconds))
+
+
+def period(trigger: Trigger, nominal: datetime) -> timedelta | None:
+    following = trigger.next_after(nominal)
+    return None if following is None else following - nominal
+
+
+def expires_at(
+    trigger: Trigger, nominal: datetime, fire_at: datetime, expires_seconds: int | None
+) -> datetime | None:
+    """A fire no worker picked up before this is dropped (default: the schedule's period)."""
+    if expires_seconds is not None:
+        return fire_at + timedelta(seconds=expires_seconds)
+    step = period(trigger, nominal)
+    return None if step is None else fire_at + step
+
+
+def run_id(schedule: str, nominal: datetime, generation: int | str) -> str:
+    """The run id of one fire: the same inputs always give the same id, so a fire is sent
+    at most once under it. ``generation`` is the schedule's version (or ``backfill``)."""
+    return str(uuid.uuid5(RUN_NAMESPACE, f"{schedule}@{nominal.isoformat()}#{generation}"))

@@ -1,0 +1,63 @@
+"""``DatabaseScheduler``: Celery beat on Beatkeeper's schedule store (the default here).
+
+It extends Celery through its documented seam, a ``celery.beat.Scheduler`` subclass
+overriding ``setup_schedule``, ``tick``, ``sync`` and ``close``; the work is done by
+:class:`jobs.beat.engine.BeatEngine`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery.beat import Scheduler
+
+from broker.publisher import ConfirmingPublisher
+from jobs.beat.engine import BeatConfig, BeatEngine, utcnow
+from jobs.beat.sync import sync_code_schedules
+from jobs.store.schedules import ScheduleStore
+
+
+def config_from_env(env: dict[str, str] | None = None) -> BeatConfig:
+    source = os.environ if env is None else env
+    try:
+        return BeatConfig(
+            lookahead=float(source.get("BEATKEEPER_BEAT_LOOKAHEAD", "3.0")),
+            poll_interval=float(source.get("BEATKEEPER_BEAT_POLL_INTERVAL", "0.5")),
+            max_batch=int(source.get("BEATKEEPER_BEAT_MAX_BATCH", "1000")),
+        )
+    except ValueError as exc:
+        raise ValueError(f"BEATKEEPER_BEAT_*: {exc}") from None
+
+
+class DatabaseScheduler(Scheduler):
+    """Schedules live in SQL, are edited at runtime, and fire on time at any count."""
+
+    engine: BeatEngine | None = None
+    publisher: ConfirmingPublisher | None = None
+
+    def setup_schedule(self) -> None:
+        app = self.app
+        store = ScheduleStore(app.store.engine)
+        sync_code_schedules(app, store, utcnow())
+        self.publisher = ConfirmingPublisher(
+            app.settings.broker.url, retry=app.settings.publish_retry
+        )
+        self.engine = BeatEngine(app, store, self.publisher.publish, config=config_from_env())
+        self.engine.start()
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        assert self.engine is not None
+        return self.engine.tick()
+
+    def sync(self) -> None:
+        """Nothing to flush: every fire is committed when it is sent."""
+
+    def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close()
+
+    @property
+    def info(self) -> str:
+        count = self.engine.stats["loaded"] if self.engine else 0
+        return f"    . db -> {count} active schedules (Beatkeeper DatabaseScheduler)"

@@ -1,0 +1,365 @@
+"""ScheduleStore: schedules, their change counter, and the beat's bookkeeping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from jobs.beat.definition import ScheduleDefinition, build_trigger
+from jobs.beat.triggers import Trigger
+from jobs.store.repository import RunStore
+from jobs.store.tables import runs, scheduler_state, schedules
+
+
+class ScheduleExistsError(ValueError):
+    pass
+
+
+class ScheduleNotFoundError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    name: str
+    job: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    queue: str | None
+    priority: int | None
+    trigger: str
+    cron: str | None
+    interval_seconds: int | None
+    run_at: datetime | None
+    timezone: str
+    expires_seconds: int | None
+    jitter_seconds: int
+    catch_up: str
+    catch_up_window_seconds: int
+    overlap: str
+    enabled: bool
+    changed_by: str | None
+    changed_at: datetime | None
+    change_reason: str | None
+    source: str
+    edited_at: datetime | None
+    created_at: datetime
+    version: int
+    deleted: bool
+    anchor: datetime
+    next_fire_at: datetime | None
+    last_fire_at: datetime | None
+    last_run_id: str | None
+    fired_count: int
+    skipped_count: int
+    missed_count: int
+
+    def build_trigger(self) -> Trigger:
+        return build_trigger(
+            self.trigger,
+            cron=self.cron,
+            interval_seconds=self.interval_seconds,
+            run_at=self.run_at,
+            timezone=self.timezone,
+            anchor=self.anchor,
+        )
+
+    def definition(self) -> ScheduleDefinition:
+        fields = ScheduleDefinition.__dataclass_fields__
+        return ScheduleDefinition(**{k: v for k, v in asdict(self).items() if k in fields})
+
+
+@dataclass(frozen=True)
+class FireUpdate:
+    """The beat's bookkeeping for one schedule after a batch of fires."""
+
+    name: str
+    version: int
+    last_fire_at: datetime
+    next_fire_at: datetime | None
+    last_run_id: str | None
+    fired: int
+    skipped: int
+    missed: int = 0
+
+
+def _definition_values(definition: ScheduleDefinition) -> dict[str, Any]:
+    return {k: v for k, v in asdict(definition).items() if k != "name"}
+
+
+class ScheduleStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.runs = RunStore(engine)
+
+    # -- the change counter -----------------------------------------------------------
+    def _bump(self, conn: Connection) -> int:
+        conn.execute(
+            update(scheduler_state)
+            .where(scheduler_state.c.key == "version")
+            .values(value=scheduler_state.c.value + 1)
+        )
+        value = conn.execute(
+            select(scheduler_state.c.value).where(scheduler_state.c.key == "version")
+        ).scalar_one()
+        return int(value)
+
+    def current_version(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(scheduler_state.c.value).where(scheduler_state.c.key == "version")
+            ).scalar_one()
+            return int(value)
+
+    # -- reads ----------------------------------------------------------------------------
+    def get(self, name: str, include_deleted: bool = False) -> ScheduleRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schedules).where(schedules.c.name == name)).mappings().first()
+        if row is None or (row["deleted"] and not include_deleted):
+            raise ScheduleNotFoundError(f"no schedule {name!r}")
+        return ScheduleRecord(**row)
+
+    def page(self, limit: int = 1000, offset: int = 0) -> list[ScheduleRecord]:
+        query = (
+            select(schedules)
+            .where(schedules.c.deleted.is_(False))
+            .order_by(schedules.c.name)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            return [ScheduleRecord(**r) for r in conn.execute(query).mappings()]
+
+    def load_many(self, names: Sequence[str]) -> dict[str, ScheduleRecord]:
+        out: dict[str, ScheduleRecord] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(names), 500):
+                chunk = list(names[start : start + 500])
+                query = select(schedules).where(schedules.c.name.in_(chunk))
+                out.update((r["name"], ScheduleRecord(**r)) for r in conn.execute(query).mappings())
+        return out
+
+    def active_entries(self) -> list[tuple[str, int, datetime, int]]:
+        """(name, version, next_fire_at, jitter_seconds) of every schedule that will fire."""
+        query = select(
+            schedules.c.name,
+            schedules.c.version,
+            schedules.c.next_fire_at,
+            schedules.c.jitter_seconds,
+        ).where(
+            schedules.c.enabled.is_(True),
+            schedules.c.deleted.is_(False),
+            schedules.c.next_fire_at.is_not(None),
+        )
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def changes_since(self, version: int) -> list[tuple[str, int, bool, datetime | None, int]]:
+        """(name, version, active, next_fire_at, jitter) of rows changed after ``version``."""
+        query = select(
+            schedules.c.name,
+            schedules.c.version,
+            and_(schedules.c.enabled.is_(True), schedules.c.deleted.is_(False)),
+            schedules.c.next_fire_at,
+            schedules.c.jitter_seconds,
+        ).where(schedules.c.version > version)
+        with self.engine.connect() as conn:
+            return [(n, v, bool(a), nf, j) for n, v, a, nf, j in conn.execute(query)]
+
+    def run_states(self, run_ids: Iterable[str]) -> dict[str, str]:
+        ids = [i for i in run_ids if i]
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = conn.execute(select(runs.c.id, runs.c.state).where(runs.c.id.in_(chunk)))
+                out.update((i, s) for i, s in rows)
+        return out
+
+    def fired_nominals(self, name: str, nominals: Sequence[datetime]) -> set[datetime]:
+        """Which of ``nominals`` already have a run that was not cancelled."""
+        if not nominals:
+            return set()
+        query = select(runs.c.scheduled_for).where(
+            runs.c.schedule == name,
+            runs.c.scheduled_for.in_(list(nominals)),
+            runs.c.state != "CANCELLED",
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    # -- writes from people (API, UI, CLI, code sync) -----------------------------------
+    def create(
+        self,
+        definition: ScheduleDefinition,
+        *,
+        next_fire_at: datetime | None,
+        now: datetime,
+        by: str,
+        reason: str | None = None,
+        source: str = "runtime",
+    ) -> ScheduleRecord:
+        try:
+            with self.engine.begin() as conn:
+                existing = conn.execute(
+                    select(schedules.c.deleted).where(schedules.c.name == definition.name)
+                ).scalar()
+                if existing is not None and not existing:
+                    raise ScheduleExistsError(f"schedule {definition.name!r} already exists")
+                values = {
+                    **_definition_values(definition),
+                    "changed_by": by,
+                    "changed_at": now,
+                    "change_reason": reason,
+                    "source": source,
+                    "edited_at": now if source == "runtime" else None,
+                    "created_at": now,
+                    "version": self._bump(conn),
+                    "deleted": False,
+                    "anchor": now,
+                    "next_fire_at": next_fire_at if definition.enabled else None,
+                    "last_fire_at": None,
+                    "last_run_id": None,
+                    "fired_count": 0,
+                    "skipped_count": 0,
+                    "missed_count": 0,
+                }
+                if existing is None:
+                    conn.execute(schedules.insert().values(name=definition.name, **values))
+                else:  # re-creating a deleted schedule reuses its row
+                    conn.execute(
+                        update(schedules)
+                        .where(schedules.c.name == definition.name)
+                        .values(**values)
+                    )
+        except IntegrityError as exc:
+            raise ScheduleExistsError(f"schedule {definition.name!r} already exists") from exc
+        return self.get(definition.name)
+
+    def update(
+        self,
+        definition: ScheduleDefinition,
+        *,
+        next_fire_at: datetime | None,
+        now: datetime,
+        by: str,
+        reason: str | None = None,
+        runtime_edit: bool = True,
+    ) -> ScheduleRecord:
+        """Replace the definition; cancels fires already handed to the broker ahead of time."""
+        with self.engine.begin() as conn:
+            current = self._current(conn, definition.name)
+            values = {
+                **_definition_values(definition),
+                "changed_by": by,
+                "changed_at": now,
+                "change_reason": reason,
+                "version": self._bump(conn),
+                "next_fire_at": next_fire_at if definition.enabled else None,
+            }
+            if runtime_edit:
+                values["edited_at"] = now
+            if (definition.trigger, definition.interval_seconds) != (
+                current["trigger"],
+                current["interval_seconds"],
+            ):
+                values["anchor"] = now
+            conn.execute(
+                update(schedules).where(schedules.c.name == definition.name).values(**values)
+            )
+            self.runs.cancel_pending_fires(conn, definition.name, "schedule edited", now)
+        return self.get(definition.name)
+
+    def set_enabled(
+        self,
+        name: str,
+        enabled: bool,
+        *,
+        next_fire_at: datetime | None,
+        now: datetime,
+        by: str,
+        reason: str | None,
+    ) -> ScheduleRecord:
+        with self.engine.begin() as conn:
+            self._current(conn, name)
+            conn.execute(
+                update(schedules)
+                .where(schedules.c.name == name)
+                .values(
+                    enabled=enabled,
+                    next_fire_at=next_fire_at if enabled else None,
+                    changed_by=by,
+                    changed_at=now,
+                    change_reason=reason,
+                    version=self._bump(conn),
+                )
+            )
+            if not enabled:
+                self.runs.cancel_pending_fires(conn, name, "schedule paused", now)
+        return self.get(name)
+
+    def delete(self, name: str, *, now: datetime, by: str, reason: str | None = None) -> None:
+        """Tombstone the row so the running beat sees the deletion; its runs stay in history."""
+        with self.engine.begin() as conn:
+            self._current(conn, name)
+            conn.execute(
+                update(schedules)
+                .where(schedules.c.name == name)
+                .values(
+                    deleted=True,
+                    enabled=False,
+                    next_fire_at=None,
+                    changed_by=by,
+                    changed_at=now,
+                    change_reason=reason,
+                    version=self._bump(conn),
+                )
+            )
+            self.runs.cancel_pending_fires(conn, name, "schedule deleted", now)
+
+    def _current(self, conn: Connection, name: str) -> Any:
+        row = conn.execute(select(schedules).where(schedules.c.name == name)).mappings().first()
+        if row is None or row["deleted"]:
+            raise ScheduleNotFoundError(f"no schedule {name!r}")
+        return row
+
+    # -- writes from the beat ---------------------------------------------------------------
+    def record_fires(self, conn: Connection, updates: Sequence[FireUpdate]) -> None:
+        """Advance schedules after their fires, only where nobody changed them meanwhile."""
+        if not updates:
+            return
+        stmt = (
+            update(schedules)
+            .where(
+                schedules.c.name == bindparam("b_name"), schedules.c.version == bindparam("b_ver")
+            )
+            .values(
+                last_fire_at=bindparam("b_last"),
+                next_fire_at=bindparam("b_next"),
+                last_run_id=bindparam("b_run"),
+                fired_count=schedules.c.fired_count + bindparam("b_fired"),
+                skipped_count=schedules.c.skipped_count + bindparam("b_skipped"),
+                missed_count=schedules.c.missed_count + bindparam("b_missed"),
+            )
+        )
+        conn.execute(
+            stmt,
+            [
+                {
+                    "b_name": u.name,
+                    "b_ver": u.version,
+                    "b_last": u.last_fire_at,
+                    "b_next": u.next_fire_at,
+                    "b_run": u.last_run_id,
+                    "b_fired": u.fired,
+                    "b_skipped": u.skipped,
+                    "b_missed": u.missed,
+                }
+                for u in updates
+            ],
+        )

@@ -1,0 +1,227 @@
+"""The beat engine driven by a fake clock, recording what it would publish and when."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from broker.publisher import OutgoingMessage
+from broker.settings import BrokerSettings
+from jobs.beat.definition import ScheduleDefinition
+from jobs.beat.engine import BeatConfig, BeatEngine
+from jobs.beat.manage import ScheduleManager
+from jobs.factory import create_celery_app, load_registry
+from jobs.settings import JobsSettings
+from tests.support import testjobs
+
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Recorder:
+    """A sink that records each published message with the fake time it was sent."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[datetime, OutgoingMessage]] = []
+        self.fail = False
+
+    def __call__(self, messages: Sequence[OutgoingMessage]) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.sent.extend((self.clock(), m) for m in messages)
+
+    def fires(self) -> list[tuple[str, str]]:
+        return [
+            (m.headers["beatkeeper_schedule"], m.headers["beatkeeper_scheduled_for"])
+            for _, m in self.sent
+        ]
+
+
+@pytest.fixture
+def world(free_sqlite_url: str) -> Any:
+    settings = JobsSettings(broker=BrokerSettings(prefix="bk"), database_url=free_sqlite_url)
+    registry = load_registry("jobs.examples").merge(testjobs.registry)
+    app = create_celery_app(settings, registry)
+    clock = Clock(T0)
+    recorder = Recorder(clock)
+    manager = ScheduleManager(app, clock=clock)
+
+    def engine(**config: Any) -> BeatEngine:
+        cfg = BeatConfig(**{"poll_interval": 0.0, **config})
+        beat = BeatEngine(app, manager.store, recorder, clock=clock, config=cfg)
+        beat.start()
+        return beat
+
+    class World:
+        pass
+
+    w = World()
+    w.app, w.clock, w.recorder, w.manager, w.engine = app, clock, recorder, manager, engine  # type: ignore[attr-defined]
+    return w
+
+
+def run_for(world: Any, beat: BeatEngine, seconds: float, step: float = 0.1) -> None:
+    end = world.clock.now + timedelta(seconds=seconds)
+    while world.clock.now < end:
+        beat.tick()
+        world.clock.advance(step)
+
+
+def every(seconds: int, name: str = "s", **fields: Any) -> ScheduleDefinition:
+    return ScheduleDefinition(
+        name=name,
+        job="add",
+        trigger="interval",
+        interval_seconds=seconds,
+        kwargs={"x": 1},
+        **fields,
+    )
+
+
+def test_an_interval_schedule_is_handed_over_ahead_and_released_at_each_fire(world: Any) -> None:
+    world.manager.create(every(10), by="test")
+    beat = world.engine(lookahead=3.0)
+
+    run_for(world, beat, 25)
+
+    fires = [(sent, m) for sent, m in world.recorder.sent]
+    assert [m.deliver_at for _, m in fires] == [
+        (T0 + timedelta(seconds=s)).timestamp() for s in (10, 20)
+    ]
+    for sent_at, message in fires:
+        assert message.exchange == "bk.hold"  # held by RabbitMQ until deliver_at
+        assert 0 < message.deliver_at - sent_at.timestamp() <= 3.0
+        assert message.routing_key == "bk.default"
+
+
+def test_the_same_fire_is_never_sent_twice_even_after_a_restart(world: Any) -> None:
+    world.manager.create(every(10), by="test")
+    beat = world.engine()
+    run_for(world, beat, 15)
+    second = world.engine()  # a restarted beat reads the advanced schedule
+    run_for(world, second, 10)
+    fires = world.recorder.fires()
+    assert len(fires) == len(set(fires)) == 2
+    ids = [m.message_id for _, m in world.recorder.sent]
+    assert len(set(ids)) == 2
+
+
+def test_a_pause_stops_fires_within_one_poll_and_cancels_a_fire_sent_ahead(world: Any) -> None:
+    world.manager.create(every(10), by="test")
+    beat = world.engine(lookahead=3.0)
+    run_for(world, beat, 8)  # the 10 s fire is already with the broker
+    held = world.recorder.sent[-1][1].message_id
+
+    world.manager.pause("s", by="alice", reason="maintenance")
+    run_for(world, beat, 30)
+
+    assert len(world.recorder.sent) == 1
+    run = world.app.store.get(held)
+    assert (run.state, run.reason) == ("CANCELLED", "schedule paused")
+    schedule = world.manager.get("s")
+    assert (schedule.enabled, schedule.changed_by, schedule.change_reason) == (
+        False,
+        "alice",
+        "maintenance",
+    )
+
+
+def test_a_resume_restarts_from_now_without_a_burst_of_missed_fires(world: Any) -> None:
+    world.manager.create(every(10), by="test")
+    beat = world.engine(lookahead=0.0)
+    world.manager.pause("s", by="test")
+    run_for(world, beat, 100)
+    world.manager.resume("s", by="test")
+    run_for(world, beat, 25)
+    times = [datetime.fromisoformat(f) for _, f in world.recorder.fires()]
+    assert times == [T0 + timedelta(seconds=110), T0 + timedelta(seconds=120)]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("skip", []), ("latest", [50]), ("all", [20, 30, 40, 50])],
+)
+def test_the_catch_up_policy_decides_what_a_restarted_beat_sends_for_its_downtime(
+    world: Any, policy: str, expected: list[int]
+) -> None:
+    world.manager.create(every(10, catch_up=policy, catch_up_window_seconds=30), by="test")
+    beat = world.engine(lookahead=0.0)
+    run_for(world, beat, 11)  # fires at 10
+    world.clock.advance(44)  # beat is down from 11 to 55: 20, 30, 40, 50 are missed
+    sent_before = len(world.recorder.sent)
+    world.engine(lookahead=0.0).tick()  # catch-up happens at start
+    caught_up = [
+        int((datetime.fromisoformat(f) - T0).total_seconds())
+        for _, f in world.recorder.fires()[sent_before:]
+    ]
+    window = {"all": [30, 40, 50]}  # the window (30 s before 55) drops 20
+    assert caught_up == window.get(policy, expected)
+    schedule = world.manager.get("s")
+    assert schedule.missed_count == 4 - len(caught_up)
+    assert schedule.next_fire_at == T0 + timedelta(seconds=60)
+
+
+def test_overlap_skip_records_a_skipped_fire_while_the_previous_run_is_unfinished(
+    world: Any,
+) -> None:
+    world.manager.create(every(10, overlap="skip"), by="test")
+    beat = world.engine()
+    run_for(world, beat, 25)  # fires at 10; at 20 the first run is still PENDING
+    assert len(world.recorder.sent) == 1
+    runs = world.app.store.list(schedule="s")
+    assert sorted(r.state for r in runs) == ["PENDING", "SKIPPED"]
+    skipped = next(r for r in runs if r.state == "SKIPPED")
+    assert "overlap=skip" in (skipped.reason or "")
+    assert world.manager.get("s").skipped_count == 1
+
+
+def test_a_failed_publish_keeps_the_fire_and_sends_it_when_the_broker_is_back(world: Any) -> None:
+    world.manager.create(every(10, overlap="skip"), by="test")
+    beat = world.engine()
+    world.recorder.fail = True
+    run_for(world, beat, 12)
+    assert world.recorder.sent == [] and beat.stats["errors"] >= 1
+    assert world.app.store.list(schedule="s") == []
+    world.recorder.fail = False
+    run_for(world, beat, 2)
+    assert world.recorder.fires() == [("s", (T0 + timedelta(seconds=10)).isoformat())]
+
+
+def test_an_edit_is_picked_up_by_the_running_beat_at_its_next_poll(world: Any) -> None:
+    world.manager.create(every(10), by="test")
+    beat = world.engine(lookahead=0.0)
+    run_for(world, beat, 11)
+    world.manager.update("s", {"interval_seconds": 3, "kwargs": {"x": 2}}, by="bob")
+    run_for(world, beat, 7)
+    tail = [json.loads(m.body)[1] for _, m in world.recorder.sent[1:]]
+    assert len(tail) == 2 and all(kwargs == {"x": 2, "y": 0} for kwargs in tail)
+
+
+def test_thousands_of_fires_due_in_the_same_second_go_out_in_batches_ahead_of_time(
+    world: Any,
+) -> None:
+    due = T0 + timedelta(seconds=60)
+    for i in range(2000):
+        world.manager.store.create(every(60, name=f"s{i}"), next_fire_at=due, now=T0, by="test")
+    beat = world.engine(lookahead=3.0, max_batch=500)
+    run_for(world, beat, 56.5, step=0.5)
+    assert world.recorder.sent == []
+    run_for(world, beat, 3.0, step=0.5)
+    assert len(world.recorder.sent) == 2000
+    assert all(sent < due for sent, _ in world.recorder.sent)
+    assert {m.deliver_at for _, m in world.recorder.sent} == {due.timestamp()}
