@@ -13,6 +13,7 @@ from celery import Celery
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from jobs.beat.manage import ScheduleManager
 from jobs.enqueue import Enqueuer
 from jobs.factory import create_celery_app
 from webapp.api import router
@@ -43,6 +44,7 @@ def create_app(settings: WebSettings | None = None, celery_app: Celery | None = 
         lifespan=lifespan,
     )
     api.state.service = service
+    api.state.schedules = ScheduleManager(celery_app, enqueuer)
     api.state.settings = settings
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")

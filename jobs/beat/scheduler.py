@@ -59,5 +59,5 @@ class DatabaseScheduler(Scheduler):
 
     @property
     def info(self) -> str:
-        count = self.engine.stats["loaded"] if self.engine else 0
-        return f"    . db -> {count} active schedules (Beatkeeper DatabaseScheduler)"
+        url = self.app.store.engine.url.render_as_string(hide_password=True)
+        return f"    . schedules -> {url} (Beatkeeper DatabaseScheduler)"

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from webapp.api import health, jobs, runs
+from webapp.api import health, jobs, runs, schedules
 
 router = APIRouter()
 router.include_router(health.router)
 router.include_router(jobs.router)
 router.include_router(runs.router)
+router.include_router(schedules.router)

@@ -65,7 +65,7 @@ class AttemptOut(BaseModel):
     worker: str | None
 
 
-class RunOut(BaseModel):  # type: ignore[no-redef]  # pydantic plugin vs a field named kwargs
+class RunOut(BaseModel):
     id: str
     job: str
     queue: str
@@ -83,6 +83,10 @@ class RunOut(BaseModel):  # type: ignore[no-redef]  # pydantic plugin vs a field
     traceback: str | None
     dead_lettered: bool
     worker: str | None
+    schedule: str | None = None
+    scheduled_for: datetime | None = None
+    published_at: datetime | None = None
+    reason: str | None = None
     done: bool
     history: list[AttemptOut] = Field(default_factory=list)
 
