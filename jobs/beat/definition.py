@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobs.beat.jitter import jitter_offset
 from jobs.beat.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, TriggerError
@@ -71,6 +72,10 @@ def build_trigger(
     if kind == "interval":
         if interval_seconds is None:
             raise TriggerError("interval_seconds", "an interval trigger needs interval_seconds")
+        if interval_seconds < 1:
+            raise TriggerError(
+                "interval_seconds", f"must be at least 1 second, got {interval_seconds}"
+            )
         return IntervalTrigger(interval_seconds, anchor)
     if kind == "once":
         if run_at is None:
@@ -107,13 +112,19 @@ def validate(
             {"field": f"kwargs.{e['field']}", "message": e["message"]} for e in exc.errors
         )
     trigger: Trigger | None = None
+    timezone = definition.timezone
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        bad("timezone", f"unknown IANA time zone {timezone!r}")
+        timezone = "UTC"  # still check the rest of the trigger
     try:
         trigger = build_trigger(
             definition.trigger,
             cron=definition.cron,
             interval_seconds=definition.interval_seconds,
             run_at=definition.run_at,
-            timezone=definition.timezone,
+            timezone=timezone,
             anchor=now,
         )
     except TriggerError as exc:
