@@ -249,3 +249,41 @@ def test_invalid_schedules_are_refused_with_each_field_named_and_nothing_stored(
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "job"
     assert api.get("/api/schedules/bad-cron").status_code == 404
     assert [s["name"] for s in api.get("/api/schedules").json()] == []
+
+
+def test_a_fire_sent_ahead_is_cancelled_by_a_pause_and_the_worker_does_not_run_it(
+    api: TestClient, beat: BeatEngine, celery_session_app: Any
+) -> None:
+    schedule = name()
+    api.post(
+        "/api/schedules",
+        json={
+            "name": schedule,
+            "job": "add",
+            "trigger": "interval",
+            "interval_seconds": 3,
+            "kwargs": {"x": 1},
+        },
+    )
+
+    def held() -> RunRecord | None:
+        now = datetime.now(UTC)
+        return next(
+            (
+                r
+                for r in runs_of(celery_session_app, schedule)
+                if r.state == "PENDING"
+                and r.scheduled_for
+                and r.scheduled_for > now + timedelta(seconds=0.3)
+            ),
+            None,
+        )
+
+    ahead = wait_for(held, 10)
+    api.post(f"/api/schedules/{schedule}/pause", json={"reason": "hold everything"})
+    assert ahead.scheduled_for is not None
+    time.sleep(max(0.0, (ahead.scheduled_for - datetime.now(UTC)).total_seconds()) + 1.5)
+
+    record = celery_session_app.store.get(ahead.id)
+    assert (record.state, record.attempts, record.reason) == ("CANCELLED", 0, "schedule paused")
+    assert record.started_at is None
