@@ -14,7 +14,7 @@ PROCESS_COMMANDS = {
     "web": "{python} -m uvicorn --factory webapp.asgi:create_app --host {host} --port {port} "
     "--no-access-log",
     "worker": "{python} -m celery -A jobs worker --loglevel INFO",
-    "beat": "{python} -m celery -A jobs beat --loglevel INFO --schedule var/celerybeat-schedule",
+    "beat": "{python} -m celery -A jobs beat --loglevel INFO",
     "flower": "{python} -m celery -A jobs flower --conf=flower_config.py",
 }
 
