@@ -31,7 +31,7 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SECOND = timedelta(seconds=1)
 _MIN_YEAR, _MAX_YEAR = 2, 9998  # one year of margin so local times never leave datetime's range
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_PROBE_STEP = 6 * 3600  # no zone changes its offset twice within six hours
+_PROBE_STEP = 6 * 3600  # tzdata never changes an offset twice within two days
 _FIELDS = (
     ("second", 0, 59),
     ("minute", 0, 59),
@@ -83,6 +83,10 @@ def _year_of(seconds: int) -> int:
 
 def _year_start(year: int) -> int:
     return (date(year, 1, 1).toordinal() - _EPOCH_ORDINAL) * 86400
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def _offset(zone: ZoneInfo, seconds: int) -> int:
@@ -202,6 +206,7 @@ class CronTrigger(Trigger):
     """A cron expression evaluated in the wall-clock time of an IANA zone."""
 
     def __init__(self, expression: str, timezone: str, fields: tuple[tuple[int, ...], ...]) -> None:
+        """Use :meth:`parse`; ``fields`` are the six sorted value tuples it builds."""
         self.expression, self.timezone = expression, timezone
         self.seconds, self.minutes, self.hours, self.days, self.months, self.weekdays = fields
         self._zone = ZoneInfo(timezone)
@@ -323,10 +328,6 @@ class CronTrigger(Trigger):
             else:
                 lowest = cursor + (new_offset if self._every_hour else offset)
             offset = new_offset
-
-
-def _is_leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 class IntervalTrigger(Trigger):
