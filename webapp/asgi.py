@@ -48,6 +48,6 @@ def create_app(settings: WebSettings | None = None, celery_app: Celery | None = 
     api.state.settings = settings
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")
-    flask_app = create_flask_app(settings=settings, service=service)
+    flask_app = create_flask_app(settings=settings, service=service, schedules=api.state.schedules)
     api.mount("/", WSGIMiddleware(flask_app))  # type: ignore[arg-type]
     return api

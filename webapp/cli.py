@@ -1,4 +1,5 @@
-"""The ``beatkeeper`` command: ``up`` runs the whole stack; also ``db``, ``jobs``, ``enqueue``."""
+"""The ``beatkeeper`` command: ``up`` runs the whole stack; also ``db``, ``jobs``, ``enqueue``,
+``run`` and ``schedules``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import click
 
+from webapp.cli_common import _fail, _jobs_settings
+
 PROCESS_COMMANDS = {
     "web": "{python} -m uvicorn --factory webapp.asgi:create_app --host {host} --port {port} "
     "--no-access-log",
@@ -17,20 +20,6 @@ PROCESS_COMMANDS = {
     "beat": "{python} -m celery -A jobs beat --loglevel INFO",
     "flower": "{python} -m celery -A jobs flower --conf=flower_config.py",
 }
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _jobs_settings() -> Any:
-    from jobs.settings import JobsSettings
-
-    try:
-        return JobsSettings.from_env()
-    except (ValueError, RuntimeError) as exc:
-        _fail(str(exc), 2)
 
 
 @click.group(help=__doc__)
@@ -171,3 +160,8 @@ def run(run_id: str) -> None:
     if record is None:
         _fail(f"no run {run_id!r}", 1)
     click.echo(json.dumps(record.__dict__, default=str, indent=2))
+
+
+from webapp.cli_schedules import schedules  # noqa: E402  (registers the group)
+
+main.add_command(schedules)

@@ -54,8 +54,11 @@ class ScheduleManager:
         self.enqueuer = enqueuer
         self.clock = clock
 
-    def _validate(self, definition: ScheduleDefinition, now: datetime) -> Any:
-        return validate(definition, self.app.registry, list(self.app.settings.broker.queues), now)
+    def _validate(
+        self, definition: ScheduleDefinition, now: datetime, check_run_at: bool = True
+    ) -> Any:
+        queues = list(self.app.settings.broker.queues)
+        return validate(definition, self.app.registry, queues, now, check_run_at=check_run_at)
 
     # -- reads ------------------------------------------------------------------------
     def page(self, limit: int = 1000, offset: int = 0) -> list[ScheduleRecord]:
@@ -107,9 +110,41 @@ class ScheduleManager:
                     for f in sorted(unknown)
                 ]
             )
-        definition, trigger = self._validate(replace(current, **changes), now)
+        # A one-off schedule whose time has passed can still be edited (e.g. paused or
+        # renamed job arguments); only a new run_at must lie in the future.
+        moved = bool({"run_at", "trigger"} & set(changes))
+        definition, trigger = self._validate(replace(current, **changes), now, moved)
         return self.store.update(
             definition, next_fire_at=trigger.next_after(now), now=now, by=by, reason=reason
+        )
+
+    def reset(self, name: str, by: str) -> ScheduleRecord:
+        """Make a schedule declared in code follow its code definition again."""
+        declared = next((d for d in self.app.registry.schedules if d["name"] == name), None)
+        if declared is None:
+            raise ScheduleNotFoundError(f"schedule {name!r} is not declared in code")
+        now = self.clock()
+        definition, trigger = self._validate(ScheduleDefinition(**declared), now, False)
+        try:
+            current = self.store.get(name)
+        except ScheduleNotFoundError:
+            return self.store.create(
+                definition,
+                next_fire_at=trigger.next_after(now),
+                now=now,
+                by=by,
+                reason="reset to code",
+                source="code",
+            )
+        definition = replace(definition, enabled=current.enabled)
+        return self.store.update(
+            definition,
+            next_fire_at=trigger.next_after(now),
+            now=now,
+            by=by,
+            reason="reset to code",
+            runtime_edit=False,
+            back_to_code=True,
         )
 
     def pause(self, name: str, by: str, reason: str | None = None) -> ScheduleRecord:

@@ -250,8 +250,12 @@ class ScheduleStore:
         by: str,
         reason: str | None = None,
         runtime_edit: bool = True,
+        back_to_code: bool = False,
     ) -> ScheduleRecord:
-        """Replace the definition; cancels fires already handed to the broker ahead of time."""
+        """Replace the definition; cancels fires already handed to the broker ahead of time.
+
+        ``back_to_code`` marks it as following its code declaration again.
+        """
         with self.engine.begin() as conn:
             current = self._current(conn, definition.name)
             values = {
@@ -264,6 +268,8 @@ class ScheduleStore:
             }
             if runtime_edit:
                 values["edited_at"] = now
+            if back_to_code:
+                values.update(edited_at=None, source="code")
             if (definition.trigger, definition.interval_seconds) != (
                 current["trigger"],
                 current["interval_seconds"],

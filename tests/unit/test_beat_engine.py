@@ -13,7 +13,7 @@ from broker.publisher import OutgoingMessage
 from broker.settings import BrokerSettings
 from jobs.beat.definition import ScheduleDefinition
 from jobs.beat.engine import BeatConfig, BeatEngine
-from jobs.beat.manage import ScheduleManager
+from jobs.beat.manage import ScheduleError, ScheduleManager
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from tests.support import testjobs
@@ -225,3 +225,38 @@ def test_thousands_of_fires_due_in_the_same_second_go_out_in_batches_ahead_of_ti
     assert len(world.recorder.sent) == 2000
     assert all(sent < due for sent, _ in world.recorder.sent)
     assert {m.deliver_at for _, m in world.recorder.sent} == {due.timestamp()}
+
+
+def test_code_schedules_are_synced_without_clobbering_runtime_edits_and_reset_restores_them(
+    world: Any,
+) -> None:
+    from jobs.beat.sync import sync_code_schedules
+
+    store = world.manager.store
+    first = sync_code_schedules(world.app, store, T0)
+    assert set(first["created"]) == {"hourly-runs-report", "nightly-cleanup"}
+    world.manager.update("nightly-cleanup", {"cron": "0 4 * * *"}, by="ops")
+    world.manager.pause("hourly-runs-report", by="ops")
+
+    again = sync_code_schedules(world.app, store, T0)
+
+    assert "nightly-cleanup" in again["kept"]
+    assert world.manager.get("nightly-cleanup").cron == "0 4 * * *"
+    assert world.manager.get("hourly-runs-report").enabled is False  # pausing is runtime state
+    restored = world.manager.reset("nightly-cleanup", by="ops")
+    assert (restored.cron, restored.source, restored.edited_at) == ("17 3 * * *", "code", None)
+
+
+def test_a_one_off_schedule_in_the_past_can_still_be_edited_but_not_moved_into_the_past(
+    world: Any,
+) -> None:
+    at = T0 + timedelta(seconds=30)
+    world.manager.create(
+        ScheduleDefinition(name="once", job="add", trigger="once", run_at=at, kwargs={"x": 1}),
+        by="test",
+    )
+    world.clock.advance(60)
+    edited = world.manager.update("once", {"kwargs": {"x": 2}}, by="test")
+    assert edited.kwargs == {"x": 2, "y": 0}
+    with pytest.raises(ScheduleError, match="run_at: is in the past"):
+        world.manager.update("once", {"run_at": T0}, by="test")

@@ -133,6 +133,16 @@ async def resume_schedule(
     return result if isinstance(result, JSONResponse) else ScheduleOut.of(result)
 
 
+@router.post("/{name}/reset", response_model=ScheduleOut, responses=ERRORS)
+async def reset_schedule(
+    name: str, manager: Manager, body: ChangeIn | None = None
+) -> ScheduleOut | JSONResponse:
+    """Make a schedule declared in code follow its code definition again."""
+    body = body or ChangeIn()
+    result = await call(manager.reset, name, body.changed_by)
+    return result if isinstance(result, JSONResponse) else ScheduleOut.of(result)
+
+
 @router.post(
     "/{name}/run",
     status_code=status.HTTP_202_ACCEPTED,

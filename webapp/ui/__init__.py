@@ -1,4 +1,4 @@
-"""The Flask UI: server-rendered pages for jobs, the enqueue form and runs."""
+"""The Flask UI: server-rendered pages for jobs, the enqueue form, runs and schedules."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 
+from jobs.beat.manage import ScheduleManager
 from webapp.services import JobService
 from webapp.settings import WebSettings
 
@@ -15,8 +16,10 @@ def create_app(
     *,
     settings: WebSettings | None = None,
     service: JobService | None = None,
+    schedules: ScheduleManager | None = None,
 ) -> Flask:
-    """Flask application factory; ``service`` is shared with the API when mounted under it."""
+    """Flask application factory; ``service`` and ``schedules`` are shared with the API when
+    mounted under it (one enqueuer, one broker connection)."""
     settings = settings or WebSettings.from_env()
     if service is None:
         from jobs.enqueue import Enqueuer
@@ -33,9 +36,13 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
+    if schedules is None:
+        schedules = ScheduleManager(service.app, service.enqueuer)
     app.extensions["beatkeeper"] = service
+    app.extensions["beatkeeper_schedules"] = schedules
 
-    from webapp.ui import pages
+    from webapp.ui import pages, schedule_pages
 
     app.register_blueprint(pages.bp)
+    app.register_blueprint(schedule_pages.bp)
     return app

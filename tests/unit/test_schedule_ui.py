@@ -1,0 +1,300 @@
+"""The schedule pages, through the same ASGI app as in production (no broker reachable)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jobs.beat.definition import ScheduleDefinition
+from jobs.beat.manage import ScheduleManager, ScheduleNotFoundError
+from jobs.factory import create_celery_app, load_registry
+from jobs.settings import JobsSettings
+from tests.conftest import settings_env
+from webapp.asgi import create_app
+from webapp.settings import WebSettings
+
+
+@pytest.fixture
+def client(free_sqlite_url: str) -> Iterator[TestClient]:
+    env = settings_env("bk-sched-ui", free_sqlite_url, "amqp://guest:guest@127.0.0.1:1//")
+    settings = WebSettings(jobs=JobsSettings.from_env(env))
+    celery_app = create_celery_app(settings.jobs, load_registry("jobs.examples"))
+    with TestClient(create_app(settings, celery_app)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def manager(client: TestClient) -> ScheduleManager:
+    schedules: ScheduleManager = client.app.state.schedules  # type: ignore[attr-defined]
+    return schedules
+
+
+def csrf(client: TestClient, path: str = "/schedules/new") -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert match, "the page carries a CSRF token"
+    return match.group(1)
+
+
+def form(**fields: str) -> dict[str, str]:
+    base = {
+        "name": "paris-report",
+        "job": "runs_report",
+        "trigger": "cron",
+        "cron": "0 9 * * *",
+        "timezone": "UTC",
+        "kwargs": "{}",
+        "jitter_seconds": "0",
+        "catch_up": "skip",
+        "catch_up_window_seconds": "3600",
+        "overlap": "allow",
+    }
+    return {**base, **fields}
+
+
+def field_errors(page: str) -> list[str]:
+    return re.findall(r"<li><code>([^<]+)</code>:", page)
+
+
+def nightly(manager: ScheduleManager, name: str = "nightly", **fields: Any) -> None:
+    values = {"job": "runs_report", "trigger": "cron", "cron": "0 3 * * *", **fields}
+    manager.create(ScheduleDefinition(name=name, **values), "test")
+
+
+def test_the_schedules_page_lists_each_schedule_with_its_trigger_state_and_counts(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager, timezone="Europe/Paris")
+    nightly(manager, name="every-ten-minutes", trigger="interval", cron=None, interval_seconds=600)
+    record = manager.get("nightly")
+    assert record.next_fire_at is not None
+
+    page = client.get("/schedules")
+
+    assert page.status_code == 200
+    assert 'href="/schedules/nightly"' in page.text
+    assert 'href="/schedules/every-ten-minutes"' in page.text
+    assert "cron 0 3 * * *" in page.text and "every 600 s (10 min)" in page.text
+    assert "Europe/Paris" in page.text and "enabled" in page.text
+    assert f"{record.next_fire_at:%Y-%m-%d %H:%M:%S}" in page.text
+    assert 'href="/schedules/new"' in page.text and "New schedule" in page.text
+    assert 'href="/schedules"' in client.get("/").text, "the nav links to the schedules"
+
+
+def test_a_schedule_created_with_the_form_shows_its_next_ten_fires_in_its_zone_and_in_utc(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    data = form(csrf=csrf(client), timezone="Europe/Paris", kwargs='{"hours": 2}')
+
+    created = client.post("/schedules/new", data=data, follow_redirects=False)
+
+    assert created.status_code == 302
+    assert created.headers["location"] == "/schedules/paris-report"
+    record = manager.get("paris-report")
+    assert (record.timezone, record.kwargs, record.changed_by) == (
+        "Europe/Paris",
+        {"hours": 2},
+        "ui",
+    )
+    page = client.get("/schedules/paris-report").text
+    local_times = re.findall(r"\d{4}-\d\d-\d\dT09:00:00([+-]\d\d:\d\d)</time>", page)
+    utc_times = re.findall(r"<td>(\d{4}-\d\d-\d\dT\d\d:00:00)Z</td>", page)
+    assert len(local_times) == 10 and len(utc_times) == 10
+    paris = ZoneInfo("Europe/Paris")
+    for offset, utc in zip(local_times, utc_times, strict=True):
+        instant = datetime.fromisoformat(utc).replace(tzinfo=UTC)
+        assert offset in ("+01:00", "+02:00")
+        assert instant.astimezone(paris).isoformat().endswith(f"T09:00:00{offset}")
+
+
+def test_a_one_off_time_from_the_form_is_read_as_wall_time_in_the_chosen_timezone(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    token = csrf(client)
+    local = form(csrf=token, name="once-local", trigger="once", run_at="2031-01-15T09:30")
+    local.update(timezone="Europe/Paris")
+    with_offset = form(csrf=token, name="once-iso", trigger="once")
+    with_offset.update(run_at="2031-01-15T09:30:00-05:00")
+
+    assert client.post("/schedules/new", data=local, follow_redirects=False).status_code == 302
+    assert (
+        client.post("/schedules/new", data=with_offset, follow_redirects=False).status_code == 302
+    )
+
+    assert manager.get("once-local").run_at == datetime(2031, 1, 15, 8, 30, tzinfo=UTC)
+    assert manager.get("once-iso").run_at == datetime(2031, 1, 15, 14, 30, tzinfo=UTC)
+    assert manager.get("once-local").cron is None, "the other triggers' fields are cleared"
+
+
+def test_invalid_form_input_is_shown_again_with_every_field_named_and_nothing_stored(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    token = csrf(client)
+    bad_cron = form(csrf=token, cron="61 * * * *", timezone="Mars/Base", kwargs="{nope")
+    bad_cron.update(jitter_seconds="1.5")
+    negative = form(csrf=token, trigger="interval", interval_seconds="-5")
+    not_a_number = form(csrf=token, trigger="interval", interval_seconds="ten")
+    bad_zone = form(csrf=token, trigger="interval", interval_seconds="60", timezone="Nowhere/X")
+
+    page = client.post("/schedules/new", data=bad_cron)
+
+    assert page.status_code == 422
+    assert set(field_errors(page.text)) == {"cron", "timezone", "kwargs", "jitter_seconds"}
+    assert 'value="61 * * * *"' in page.text and 'value="Mars/Base"' in page.text
+    assert ">{nope</textarea>" in page.text, "the user's input is kept"
+    negative_page = client.post("/schedules/new", data=negative)
+    assert negative_page.status_code == 422
+    assert any(f.startswith("interval") for f in field_errors(negative_page.text))
+    number_page = client.post("/schedules/new", data=not_a_number)
+    assert number_page.status_code == 422
+    assert "<code>interval_seconds</code>: must be a whole number" in number_page.text
+    zone_page = client.post("/schedules/new", data=bad_zone)
+    assert zone_page.status_code == 422 and field_errors(zone_page.text) == ["timezone"]
+    skipped = form(csrf=token, trigger="once", run_at="2031-03-30T02:30", timezone="Europe/Paris")
+    skipped_page = client.post("/schedules/new", data=skipped)
+    assert skipped_page.status_code == 422 and field_errors(skipped_page.text) == ["run_at"]
+    assert "the clocks skip it" in skipped_page.text
+    assert manager.page() == []
+
+
+def test_a_second_schedule_with_the_same_name_is_refused_with_409_and_the_form_kept(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager, name="paris-report")
+
+    page = client.post("/schedules/new", data=form(csrf=csrf(client), cron="5 5 * * *"))
+
+    assert page.status_code == 409
+    assert "<code>name</code>" in page.text and 'value="5 5 * * *"' in page.text
+    assert manager.get("paris-report").cron == "0 3 * * *"
+
+
+def test_schedule_form_posts_without_their_csrf_token_are_refused(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager)
+
+    assert client.post("/schedules/new", data=form()).status_code == 400
+    assert client.post("/schedules/nightly/pause", data={"csrf": "stale"}).status_code == 400
+    assert client.post("/schedules/nightly/delete", data={}).status_code == 400
+    assert client.post("/schedules/nightly/edit", data=form(cron="1 1 * * *")).status_code == 400
+
+    assert [s.name for s in manager.page()] == ["nightly"]
+    record = manager.get("nightly")
+    assert record.enabled and record.cron == "0 3 * * *"
+
+
+def test_editing_prefills_the_form_and_saves_the_submitted_definition(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager, timezone="Europe/Paris", kwargs={"hours": 5})
+    edit = client.get("/schedules/nightly/edit")
+    assert edit.status_code == 200
+    assert 'value="0 3 * * *"' in edit.text and 'value="Europe/Paris"' in edit.text
+    assert "&#34;hours&#34;: 5" in edit.text
+
+    data = form(csrf=csrf(client), trigger="interval", interval_seconds="900", reason="less often")
+    data.update(timezone="Europe/Paris", kwargs='{"hours": 5}', changed_by="carol")
+    saved = client.post("/schedules/nightly/edit", data=data, follow_redirects=False)
+
+    assert saved.status_code == 302
+    record = manager.get("nightly")
+    assert (record.trigger, record.interval_seconds, record.cron) == ("interval", 900, None)
+    assert (record.changed_by, record.change_reason, record.version) == ("carol", "less often", 2)
+
+
+def test_pausing_then_resuming_changes_the_state_and_records_who_and_why(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager)
+    token = csrf(client, "/schedules/nightly")
+
+    paused = client.post(
+        "/schedules/nightly/pause",
+        data={"csrf": token, "changed_by": "alice", "reason": "database maintenance"},
+        follow_redirects=True,
+    )
+
+    record = manager.get("nightly")
+    assert (record.enabled, record.next_fire_at) == (False, None)
+    assert (record.changed_by, record.change_reason) == ("alice", "database maintenance")
+    assert paused.status_code == 200
+    assert "paused" in paused.text and "alice" in paused.text
+    assert "database maintenance" in paused.text and ">Resume</button>" in paused.text
+    assert "nothing will fire until it is resumed" in paused.text
+
+    resumed = client.post(
+        "/schedules/nightly/resume",
+        data={"csrf": token, "changed_by": "bob", "reason": "done"},
+        follow_redirects=True,
+    )
+
+    record = manager.get("nightly")
+    assert record.enabled and record.next_fire_at is not None
+    assert (record.changed_by, record.change_reason) == ("bob", "done")
+    assert ">Pause</button>" in resumed.text and "bob" in resumed.text
+
+
+def test_deleting_a_schedule_removes_it_from_the_list(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager)
+
+    deleted = client.post(
+        "/schedules/nightly/delete", data={"csrf": csrf(client)}, follow_redirects=False
+    )
+
+    assert deleted.status_code == 302 and deleted.headers["location"] == "/schedules"
+    assert 'href="/schedules/nightly"' not in client.get("/schedules").text
+    assert client.get("/schedules/nightly").status_code == 404
+    with pytest.raises(ScheduleNotFoundError):
+        manager.get("nightly")
+
+
+def test_backfill_reports_how_many_fires_were_sent_and_names_bad_times(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager)
+    token = csrf(client)
+
+    none_due = client.post(
+        "/schedules/nightly/backfill",
+        data={"csrf": token, "start": "2026-01-01T04:00:00Z", "end": "2026-01-01T05:00+00:00"},
+        follow_redirects=True,
+    )
+    bad = client.post(
+        "/schedules/nightly/backfill",
+        data={"csrf": token, "start": "2026-01-01T04:00", "end": "tomorrow"},
+    )
+
+    assert none_due.status_code == 200 and "sent 0 fires" in none_due.text
+    assert bad.status_code == 422 and field_errors(bad.text) == ["start", "end"]
+    assert 'value="tomorrow"' in bad.text
+
+
+def test_run_now_with_the_broker_down_says_so_and_stores_no_run(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager)
+
+    page = client.post("/schedules/nightly/run", data={"csrf": csrf(client)})
+
+    assert page.status_code == 503
+    assert "<code>broker</code>: not sent, nothing stored" in page.text
+    assert manager.app.store.list() == []
+
+
+def test_unknown_schedules_are_404(client: TestClient) -> None:
+    token = csrf(client)
+    assert client.get("/schedules/nope").status_code == 404
+    assert client.get("/schedules/nope/edit").status_code == 404
+    assert client.post("/schedules/nope/edit", data=form(csrf=token)).status_code == 404
+    for action in ("pause", "resume", "delete", "run"):
+        assert client.post(f"/schedules/nope/{action}", data={"csrf": token}).status_code == 404
+    backfill = {"csrf": token, "start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"}
+    assert client.post("/schedules/nope/backfill", data=backfill).status_code == 404
