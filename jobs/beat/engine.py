@@ -63,6 +63,11 @@ class Entry:
     nominal: datetime = field(compare=False)
     version: int = field(compare=False)
 
+    @classmethod
+    def of(cls, name: str, nominal: datetime, jitter_seconds: int, version: int) -> Entry:
+        """The heap entry of a nominal fire: ordered by when it is actually sent."""
+        return cls(fire_time(name, nominal, jitter_seconds), name, nominal, version)
+
 
 @dataclass
 class _Plan:
@@ -108,9 +113,7 @@ class BeatEngine:
             if next_fire < now - grace:
                 overdue.append(name)
             else:
-                self._heap.append(
-                    Entry(fire_time(name, next_fire, jitter), name, next_fire, version)
-                )
+                self._heap.append(Entry.of(name, next_fire, jitter, version))
         heapq.heapify(self._heap)
         # A previous beat may have left fires in the hold queue due up to this far ahead;
         # earlier fires placed behind them would wait for them, so they go direct instead.
@@ -147,14 +150,7 @@ class BeatEngine:
                 )
             )
             if following is not None:
-                plan.follow.append(
-                    Entry(
-                        fire_time(row.name, following, row.jitter_seconds),
-                        row.name,
-                        following,
-                        row.version,
-                    )
-                )
+                plan.follow.append(Entry.of(row.name, following, row.jitter_seconds, row.version))
         self._commit(plan, now)
 
     # -- the loop body ---------------------------------------------------------------------
@@ -199,8 +195,7 @@ class BeatEngine:
             self._seen = max(self._seen, ver)
             if active and next_fire is not None:
                 self._live[name] = ver
-                entry = Entry(fire_time(name, next_fire, jitter), name, next_fire, ver)
-                heapq.heappush(self._heap, entry)
+                heapq.heappush(self._heap, Entry.of(name, next_fire, jitter, ver))
             else:
                 self._live.pop(name, None)  # stale heap entries are dropped when popped
             self.stats["changes"] += 1
@@ -346,14 +341,7 @@ class BeatEngine:
             )
         )
         if following is not None:
-            plan.follow.append(
-                Entry(
-                    fire_time(row.name, following, row.jitter_seconds),
-                    row.name,
-                    following,
-                    row.version,
-                )
-            )
+            plan.follow.append(Entry.of(row.name, following, row.jitter_seconds, row.version))
 
     # -- committing ---------------------------------------------------------------------------
     def _commit(self, plan: _Plan, now: datetime) -> None:

@@ -64,6 +64,12 @@ async def call(fn: Callable[..., T], *args: Any) -> T | JSONResponse:
         )
 
 
+async def schedule_out(fn: Callable[..., Any], *args: Any) -> ScheduleOut | JSONResponse:
+    """``call`` for the endpoints that answer with the changed schedule."""
+    result = await call(fn, *args)
+    return result if isinstance(result, JSONResponse) else ScheduleOut.of(result)
+
+
 def enqueued(request: Request, run: Any) -> EnqueuedOut:
     url = str(request.url_for("get_run", run_id=run.id))
     return EnqueuedOut(id=run.id, job=run.job, queue=run.queue, url=url)
@@ -86,8 +92,7 @@ async def create_schedule(body: ScheduleIn, manager: Manager) -> ScheduleOut | J
     """Create a schedule; the running beat picks it up within a second."""
     fields = {k: v for k, v in body.changes().items() if v is not None and k != "name"}
     definition = ScheduleDefinition(name=body.name, **fields)
-    result = await call(manager.create, definition, body.changed_by, body.reason)
-    return result if isinstance(result, JSONResponse) else ScheduleOut.of(result)
+    return await schedule_out(manager.create, definition, body.changed_by, body.reason)
 
 
 @router.get("/{name}", response_model=ScheduleDetailOut, responses=ERRORS)
@@ -102,8 +107,7 @@ async def update_schedule(
     name: str, body: ScheduleFields, manager: Manager
 ) -> ScheduleOut | JSONResponse:
     """Change some fields; the rest stay. Everything is validated before anything is stored."""
-    result = await call(manager.update, name, body.changes(), body.changed_by, body.reason)
-    return result if isinstance(result, JSONResponse) else ScheduleOut.of(result)
+    return await schedule_out(manager.update, name, body.changes(), body.changed_by, body.reason)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
@@ -119,8 +123,7 @@ async def pause_schedule(
     name: str, manager: Manager, body: ChangeIn | None = None
 ) -> ScheduleOut | JSONResponse:
     body = body or ChangeIn()
-    result = await call(manager.pause, name, body.changed_by, body.reason)
-    return result if isinstance(result, JSONResponse) else ScheduleOut.of(result)
+    return await schedule_out(manager.pause, name, body.changed_by, body.reason)
 
 
 @router.post("/{name}/resume", response_model=ScheduleOut, responses=ERRORS)
@@ -129,8 +132,7 @@ async def resume_schedule(
 ) -> ScheduleOut | JSONResponse:
     """Resume from now: fires missed while paused are not sent."""
     body = body or ChangeIn()
-    result = await call(manager.resume, name, body.changed_by, body.reason)
-    return result if isinstance(result, JSONResponse) else ScheduleOut.of(result)
+    return await schedule_out(manager.resume, name, body.changed_by, body.reason)
 
 
 @router.post("/{name}/reset", response_model=ScheduleOut, responses=ERRORS)
@@ -139,8 +141,7 @@ async def reset_schedule(
 ) -> ScheduleOut | JSONResponse:
     """Make a schedule declared in code follow its code definition again."""
     body = body or ChangeIn()
-    result = await call(manager.reset, name, body.changed_by)
-    return result if isinstance(result, JSONResponse) else ScheduleOut.of(result)
+    return await schedule_out(manager.reset, name, body.changed_by)
 
 
 @router.post(
