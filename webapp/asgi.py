@@ -5,6 +5,7 @@ Run it with ``uvicorn --factory webapp.asgi:create_app``.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,10 @@ def create_app(settings: WebSettings | None = None, celery_app: Celery | None = 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         enqueuer.start()
+        # Start-up objects live as long as the process: keeping them out of full garbage
+        # collections removes pauses of tens of milliseconds from request latency.
+        gc.collect()
+        gc.freeze()
         yield
         await run_in_threadpool(enqueuer.stop)
 

@@ -7,6 +7,7 @@ from fastapi import Request
 from webapp.services import JobService
 
 
-def get_service(request: Request) -> JobService:
+async def get_service(request: Request) -> JobService:
+    # async: a plain def dependency would cost a threadpool hop on every request.
     service: JobService = request.app.state.service
     return service

@@ -51,6 +51,6 @@ async def enqueue(
         return _error(422, str(exc), [{"field": "queue", "message": str(exc)}])
     except Exception as exc:  # noqa: BLE001 - broker refused or unreachable: nothing stored
         return _error(503, f"not enqueued, nothing stored: {exc}")
-    return EnqueuedOut(
-        id=run.id, job=run.job, queue=run.queue, url=str(request.url_for("get_run", run_id=run.id))
-    )
+    # base_url + a fixed path: url_for would walk every route on each enqueue.
+    url = f"{request.base_url}api/runs/{run.id}"
+    return EnqueuedOut(id=run.id, job=run.job, queue=run.queue, url=url)

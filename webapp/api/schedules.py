@@ -37,7 +37,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_manager(request: Request) -> ScheduleManager:
+async def get_manager(request: Request) -> ScheduleManager:
     manager: ScheduleManager = request.app.state.schedules
     return manager
 
