@@ -6,7 +6,10 @@ BIN    := $(VENV)/bin
 .PHONY: up test lint typecheck services unit bench clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Beatkeeper needs Python 3.11+; set PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || \
+		{ echo "could not create $(VENV): on Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 
 # Re-install when the dependency list changes.
