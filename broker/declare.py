@@ -46,6 +46,7 @@ def declare(connection: Connection, topology: Topology) -> list[QueueState]:
                 queue=queue_spec.name,
                 exchange=queue_spec.exchange,
                 routing_key=queue_spec.routing_key,
+                arguments=dict(queue_spec.binding_arguments) or None,
             )
             states.append(QueueState(queue_spec.name, ok.message_count, ok.consumer_count))
     return states

@@ -13,14 +13,17 @@ def dead_letter_exchange_name(prefix: str) -> str:
     return f"{prefix}.dlx"
 
 
+HOLD_SHARD_HEADER = "beatkeeper-hold-shard"
+
+
 def hold_exchange_name(prefix: str) -> str:
     """Where the beat publishes fires ahead of their time (see :func:`hold_queue_name`)."""
-    return f"{prefix}.hold"
+    return f"{prefix}.delay"
 
 
-def hold_queue_name(prefix: str) -> str:
+def hold_queue_name(prefix: str, shard: int) -> str:
     """Holds fires until their per-message TTL runs out, then dead-letters them to work queues."""
-    return f"{prefix}.hold"
+    return f"{prefix}.delay.{shard}"
 
 
 def queue_name(prefix: str, queue: str) -> str:
@@ -41,6 +44,6 @@ def routing_key(queue: str) -> str:
 def short_name(prefix: str, full_name: str) -> str | None:
     """Inverse of :func:`queue_name`; ``None`` for names outside this prefix or DLQs."""
     head = f"{prefix}."
-    if not full_name.startswith(head) or full_name.endswith((".dlq", ".hold")):
+    if not full_name.startswith(head) or full_name.endswith(".dlq") or ".delay." in full_name:
         return None
     return full_name[len(head) :]

@@ -42,6 +42,7 @@ class BrokerSettings:
     prefix: str = "beatkeeper"
     queues: tuple[str, ...] = ("default", "slow")
     delivery_limit: int = 20
+    hold_shards: int = 4
     environment: str = "development"
     heartbeat: int = 60
     connect_timeout: float = 5.0
@@ -60,6 +61,7 @@ class BrokerSettings:
             prefix=source.get("BEATKEEPER_QUEUE_PREFIX", "beatkeeper"),
             queues=queues,
             delivery_limit=_int(source, "BEATKEEPER_DELIVERY_LIMIT", 20),
+            hold_shards=_int(source, "BEATKEEPER_HOLD_SHARDS", 4),
             environment=source.get("BEATKEEPER_ENV", "development"),
             heartbeat=_int(source, "BEATKEEPER_BROKER_HEARTBEAT", 60),
         )
@@ -74,6 +76,8 @@ class BrokerSettings:
         """Refuse settings that are wrong anywhere, and default credentials outside development."""
         if self.delivery_limit < 1:
             raise ValueError("BEATKEEPER_DELIVERY_LIMIT must be at least 1")
+        if not 1 <= self.hold_shards <= 64:
+            raise ValueError("BEATKEEPER_HOLD_SHARDS must be between 1 and 64")
         if not self.prefix or any(c in self.prefix for c in " #*"):
             raise ValueError("BEATKEEPER_QUEUE_PREFIX must be non-empty and free of ' ', '#', '*'")
         if not self.is_local:

@@ -32,6 +32,7 @@ class QueueSpec:
     routing_key: str
     arguments: tuple[tuple[str, Any], ...]
     dead_letter_queue: str | None = None
+    binding_arguments: tuple[tuple[str, Any], ...] = ()
 
     @property
     def arguments_dict(self) -> dict[str, Any]:
@@ -45,11 +46,11 @@ class Topology:
     work_queues: tuple[QueueSpec, ...]
     dead_letter_queues: tuple[QueueSpec, ...]
     hold_exchange: ExchangeSpec
-    hold_queue: QueueSpec
+    hold_queues: tuple[QueueSpec, ...]
 
     @property
     def all_queues(self) -> tuple[QueueSpec, ...]:
-        return (*self.work_queues, *self.dead_letter_queues, self.hold_queue)
+        return (*self.work_queues, *self.dead_letter_queues, *self.hold_queues)
 
     @property
     def exchanges(self) -> tuple[ExchangeSpec, ...]:
@@ -106,20 +107,28 @@ def describe(settings: BrokerSettings) -> Topology:
                 arguments=(("x-queue-type", "quorum"),),
             )
         )
-    hold_exchange = ExchangeSpec(names.hold_exchange_name(settings.prefix))
-    hold = QueueSpec(
-        name=names.hold_queue_name(settings.prefix),
-        short_name="hold",
-        exchange=hold_exchange.name,
-        routing_key="#",
-        arguments=(
-            ("x-queue-type", "quorum"),
-            # Expired messages go to the work exchange with their own routing key, i.e. to
-            # the work queue they were addressed to, within ~10 ms of their TTL.
-            ("x-dead-letter-exchange", exchange.name),
-            ("x-dead-letter-strategy", "at-least-once"),
-            ("x-overflow", "reject-publish"),
-        ),
+    # A headers exchange spreads held fires over the shards by a header and, unlike a
+    # topic exchange, leaves the routing key free to carry the work queue's key.
+    hold_exchange = ExchangeSpec(names.hold_exchange_name(settings.prefix), type="headers")
+    hold = tuple(
+        QueueSpec(
+            name=names.hold_queue_name(settings.prefix, shard),
+            short_name=f"delay.{shard}",
+            exchange=hold_exchange.name,
+            routing_key="",
+            arguments=(
+                ("x-queue-type", "quorum"),
+                # Expired messages go to the work exchange with their own routing key, i.e.
+                # to the work queue they were addressed to, within ~10 ms of their TTL.
+                ("x-dead-letter-exchange", exchange.name),
+                ("x-dead-letter-strategy", "at-least-once"),
+                ("x-overflow", "reject-publish"),
+            ),
+            # Each quorum queue has one at-least-once dead-letter worker; several shards
+            # release a burst of thousands of fires in parallel.
+            binding_arguments=(("x-match", "all"), (names.HOLD_SHARD_HEADER, shard)),
+        )
+        for shard in range(settings.hold_shards)
     )
     return Topology(exchange, dlx, tuple(work), tuple(dead), hold_exchange, hold)
 

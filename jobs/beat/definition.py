@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,6 +56,7 @@ class ScheduleDefinition:
     enabled: bool = True
 
 
+@lru_cache(maxsize=16384)
 def build_trigger(
     kind: str,
     *,
@@ -64,7 +66,11 @@ def build_trigger(
     timezone: str,
     anchor: datetime,
 ) -> Trigger:
-    """The trigger for stored or submitted values; raises TriggerError naming the field."""
+    """The trigger for stored or submitted values; raises TriggerError naming the field.
+
+    Triggers are immutable, so equal inputs share one (cached: thousands of schedules
+    often share one cron expression, and parsing it on every fire adds up).
+    """
     if kind == "cron":
         if not cron:
             raise TriggerError("cron", "a cron trigger needs a cron expression")

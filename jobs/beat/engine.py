@@ -17,6 +17,7 @@ the worker acks it without running it. Other schedules are decided at their time
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from broker.names import HOLD_SHARD_HEADER
 from broker.publisher import OutgoingMessage
 from jobs.beat.catchup import missed_fires
 from jobs.beat.definition import expires_at, fire_time, run_id
@@ -49,7 +51,9 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class BeatConfig:
-    lookahead: float = 3.0  # seconds ahead that allow-overlap fires go to the hold queue
+    # Seconds ahead that allow-overlap fires go to the hold queues: the beat hands over
+    # about 5,000 fires a second, so 10 s leaves room for a burst of tens of thousands.
+    lookahead: float = 10.0
     poll_interval: float = 0.5  # how often the change counter is read
     max_batch: int = 1000  # fires per transaction and publish
     min_hold: float = 0.2  # a fire closer than this is sent directly at its time
@@ -100,6 +104,8 @@ class BeatEngine:
         self._next_poll = 0.0
         self._hold_watermark = datetime.min.replace(tzinfo=UTC)
         self._queues = {q.name: q for q in app.topology.work_queues}
+        self._shards = itertools.cycle(range(len(app.topology.hold_queues)))
+        self._catch_up_retry: list[str] = []
 
     # -- start-up ------------------------------------------------------------------------
     def start(self) -> None:
@@ -151,7 +157,8 @@ class BeatEngine:
             )
             if following is not None:
                 plan.follow.append(Entry.of(row.name, following, row.jitter_seconds, row.version))
-        self._commit(plan, now)
+        if not self._commit(plan, now, retry=False):
+            self._catch_up_retry.extend(names)  # the whole catch-up again at the next tick
 
     # -- the loop body ---------------------------------------------------------------------
     def tick(self) -> float:
@@ -174,8 +181,12 @@ class BeatEngine:
             entry = heapq.heappop(self._direct)
             if self._live.get(entry.name) == entry.version:
                 due.append(entry)
+        if self._catch_up_retry:
+            names, self._catch_up_retry = self._catch_up_retry, []
+            self._catch_up(names, now)
         if early or due:
             self._process(early, due, now)
+            now = self.clock()  # processing took time: sleep from when it ended
         return self._sleep_for(now)
 
     def _sleep_for(self, now: datetime) -> float:
@@ -193,6 +204,8 @@ class BeatEngine:
             return
         for name, ver, active, next_fire, jitter in self.schedules.changes_since(self._seen):
             self._seen = max(self._seen, ver)
+            if self._live.get(name) == ver:
+                continue  # loaded at start-up already (the edit raced the load)
             if active and next_fire is not None:
                 self._live[name] = ver
                 heapq.heappush(self._heap, Entry.of(name, next_fire, jitter, ver))
@@ -306,7 +319,10 @@ class BeatEngine:
         )
         if hold:
             message = replace(
-                message, exchange=self.app.topology.hold_exchange.name, deliver_at=at.timestamp()
+                message,
+                exchange=self.app.topology.hold_exchange.name,
+                headers={**message.headers, HOLD_SHARD_HEADER: next(self._shards)},
+                deliver_at=at.timestamp(),
             )
         plan.fires.append((new, message))
         return new.id
@@ -344,10 +360,10 @@ class BeatEngine:
             plan.follow.append(Entry.of(row.name, following, row.jitter_seconds, row.version))
 
     # -- committing ---------------------------------------------------------------------------
-    def _commit(self, plan: _Plan, now: datetime) -> None:
+    def _commit(self, plan: _Plan, now: datetime, retry: bool = True) -> bool:
         """Record and send a plan in one transaction; on failure retry it at the next tick."""
         if not plan.updates:
-            return
+            return True
         store = self.schedules
         try:
             with store.engine.begin() as conn:
@@ -366,7 +382,7 @@ class BeatEngine:
                 fires = [(r, m) for r, m in plan.fires if r.schedule not in stale]
                 skips = [(r, why) for r, why in plan.skips if r.schedule not in stale]
                 sent = store.runs.existing_ids(conn, [r.id for r, _ in fires + skips])
-                fires = [(r, m) for r, m in fires if r.id not in sent]
+                fires = list({r.id: (r, m) for r, m in fires if r.id not in sent}.values())
                 store.runs.insert_pending(conn, [r for r, _ in fires], now)
                 for run, reason in skips:
                     if run.id not in sent:
@@ -378,21 +394,25 @@ class BeatEngine:
                 "beat could not send %d fires; retrying at the next tick", len(plan.fires)
             )
             self.stats["errors"] += 1
-            self._retry_later(plan, now)
-            return
+            if retry:
+                self._retry_later(plan, now)
+            return False
         self.stats["fired"] += len(fires)
         self.stats["skipped"] += len(skips)
         for entry in plan.follow:
             if entry.name not in stale:
                 heapq.heappush(self._heap, entry)
+        return True
 
     def _retry_later(self, plan: _Plan, now: datetime) -> None:
-        # Nothing was committed: put back the fires themselves (not their successors).
+        # Nothing was committed: put back the fires themselves (not their successors), never
+        # earlier than their own time, so a fire meant for the hold queue goes there again.
         retry_at = now + timedelta(seconds=1)
         for update in plan.updates:
-            if update.last_fire_at is not None and self._live.get(update.name) == update.version:
+            if self._live.get(update.name) == update.version:
+                at = max(retry_at, update.last_fire_at)
                 heapq.heappush(
-                    self._direct, Entry(retry_at, update.name, update.last_fire_at, update.version)
+                    self._heap, Entry(at, update.name, update.last_fire_at, update.version)
                 )
 
     def backlog(self) -> int:

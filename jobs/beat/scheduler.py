@@ -7,6 +7,7 @@ overriding ``setup_schedule``, ``tick``, ``sync`` and ``close``; the work is don
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -17,12 +18,14 @@ from jobs.beat.engine import BeatConfig, BeatEngine, utcnow
 from jobs.beat.sync import sync_code_schedules
 from jobs.store.schedules import ScheduleStore
 
+log = logging.getLogger(__name__)
+
 
 def config_from_env(env: dict[str, str] | None = None) -> BeatConfig:
     source = os.environ if env is None else env
     try:
         return BeatConfig(
-            lookahead=float(source.get("BEATKEEPER_BEAT_LOOKAHEAD", "3.0")),
+            lookahead=float(source.get("BEATKEEPER_BEAT_LOOKAHEAD", "10.0")),
             poll_interval=float(source.get("BEATKEEPER_BEAT_POLL_INTERVAL", "0.5")),
             max_batch=int(source.get("BEATKEEPER_BEAT_MAX_BATCH", "1000")),
         )
@@ -43,6 +46,10 @@ class DatabaseScheduler(Scheduler):
         self.publisher = ConfirmingPublisher(
             app.settings.broker.url, retry=app.settings.publish_retry
         )
+        try:  # connect now, not during the first burst; a broker that is down is retried later
+            self.publisher.ensure_connected()
+        except Exception:
+            log.warning("broker not reachable at beat start; fires will retry", exc_info=True)
         self.engine = BeatEngine(app, store, self.publisher.publish, config=config_from_env())
         self.engine.start()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
@@ -187,13 +187,19 @@ class RunStore:
             )
 
     def cancel_pending_fires(
-        self, conn: Connection, schedule: str, reason: str, at: datetime
+        self, conn: Connection, schedule: str, reason: str, at: datetime, offset: float = 0.0
     ) -> int:
-        """Cancel fires of ``schedule`` handed to the broker ahead of their time."""
+        """Cancel fires of ``schedule`` handed to the broker ahead of their time.
+
+        ``offset`` is the schedule's jitter offset: a fire is sent at scheduled_for + offset.
+        """
+        not_yet_sent = at - timedelta(seconds=offset)
         result = conn.execute(
             update(runs)
             .where(
-                runs.c.schedule == schedule, runs.c.state == "PENDING", runs.c.scheduled_for > at
+                runs.c.schedule == schedule,
+                runs.c.state == "PENDING",
+                runs.c.scheduled_for > not_yet_sent,
             )
             .values(state="CANCELLED", finished_at=at, reason=reason)
         )

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobs.beat.definition import ScheduleDefinition, build_trigger
+from jobs.beat.jitter import jitter_offset
 from jobs.beat.triggers import Trigger
 from jobs.store.repository import RunStore
 from jobs.store.tables import runs, scheduler_state, schedules
@@ -86,6 +87,11 @@ class FireUpdate:
     fired: int
     skipped: int
     missed: int = 0
+
+
+def _offset(row: Any) -> int:
+    """The jitter offset the beat adds to this schedule's fires."""
+    return jitter_offset(row["name"], row["jitter_seconds"])
 
 
 def _definition_values(definition: ScheduleDefinition) -> dict[str, Any]:
@@ -278,7 +284,9 @@ class ScheduleStore:
             conn.execute(
                 update(schedules).where(schedules.c.name == definition.name).values(**values)
             )
-            self.runs.cancel_pending_fires(conn, definition.name, "schedule edited", now)
+            self.runs.cancel_pending_fires(
+                conn, definition.name, "schedule edited", now, _offset(current)
+            )
         return self.get(definition.name)
 
     def set_enabled(
@@ -292,7 +300,7 @@ class ScheduleStore:
         reason: str | None,
     ) -> ScheduleRecord:
         with self.engine.begin() as conn:
-            self._current(conn, name)
+            current = self._current(conn, name)
             conn.execute(
                 update(schedules)
                 .where(schedules.c.name == name)
@@ -306,13 +314,13 @@ class ScheduleStore:
                 )
             )
             if not enabled:
-                self.runs.cancel_pending_fires(conn, name, "schedule paused", now)
+                self.runs.cancel_pending_fires(conn, name, "schedule paused", now, _offset(current))
         return self.get(name)
 
     def delete(self, name: str, *, now: datetime, by: str, reason: str | None = None) -> None:
         """Tombstone the row so the running beat sees the deletion; its runs stay in history."""
         with self.engine.begin() as conn:
-            self._current(conn, name)
+            current = self._current(conn, name)
             conn.execute(
                 update(schedules)
                 .where(schedules.c.name == name)
@@ -326,7 +334,7 @@ class ScheduleStore:
                     version=self._bump(conn),
                 )
             )
-            self.runs.cancel_pending_fires(conn, name, "schedule deleted", now)
+            self.runs.cancel_pending_fires(conn, name, "schedule deleted", now, _offset(current))
 
     def _current(self, conn: Connection, name: str) -> Any:
         row = conn.execute(select(schedules).where(schedules.c.name == name)).mappings().first()

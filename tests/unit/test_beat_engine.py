@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,7 +63,7 @@ def world(free_sqlite_url: str) -> Any:
     manager = ScheduleManager(app, clock=clock)
 
     def engine(**config: Any) -> BeatEngine:
-        cfg = BeatConfig(**{"poll_interval": 0.0, **config})
+        cfg = BeatConfig(**{"poll_interval": 0.0, "lookahead": 3.0, **config})
         beat = BeatEngine(app, manager.store, recorder, clock=clock, config=cfg)
         beat.start()
         return beat
@@ -104,7 +105,8 @@ def test_an_interval_schedule_is_handed_over_ahead_and_released_at_each_fire(wor
         (T0 + timedelta(seconds=s)).timestamp() for s in (10, 20)
     ]
     for sent_at, message in fires:
-        assert message.exchange == "bk.hold"  # held by RabbitMQ until deliver_at
+        assert message.exchange == "bk.delay"  # held by RabbitMQ until deliver_at
+        assert message.headers["beatkeeper-hold-shard"] in range(4)
         assert 0 < message.deliver_at - sent_at.timestamp() <= 3.0
         assert message.routing_key == "bk.default"
 
@@ -225,6 +227,8 @@ def test_thousands_of_fires_due_in_the_same_second_go_out_in_batches_ahead_of_ti
     assert len(world.recorder.sent) == 2000
     assert all(sent < due for sent, _ in world.recorder.sent)
     assert {m.deliver_at for _, m in world.recorder.sent} == {due.timestamp()}
+    shards = Counter(m.headers["beatkeeper-hold-shard"] for _, m in world.recorder.sent)
+    assert shards == {0: 500, 1: 500, 2: 500, 3: 500}  # spread evenly over the hold queues
 
 
 def test_code_schedules_are_synced_without_clobbering_runtime_edits_and_reset_restores_them(
@@ -260,3 +264,25 @@ def test_a_one_off_schedule_in_the_past_can_still_be_edited_but_not_moved_into_t
     assert edited.kwargs == {"x": 2, "y": 0}
     with pytest.raises(ScheduleError, match="run_at: is in the past"):
         world.manager.update("once", {"run_at": T0}, by="test")
+
+
+def test_a_failed_early_publish_is_retried_into_the_hold_queue_not_sent_early(world: Any) -> None:
+    world.manager.create(every(10), by="test")
+    beat = world.engine(lookahead=3.0)
+    world.recorder.fail = True
+    run_for(world, beat, 7.5)  # the 10 s fire failed to go out ahead of time
+    world.recorder.fail = False
+    run_for(world, beat, 2)
+    [(sent_at, message)] = world.recorder.sent
+    assert message.exchange == "bk.delay"
+    assert message.deliver_at == (T0 + timedelta(seconds=10)).timestamp()
+    assert sent_at < T0 + timedelta(seconds=10)
+
+
+def test_a_change_seen_both_at_load_and_at_the_first_poll_fires_once(world: Any) -> None:
+    world.manager.create(every(10), by="test")
+    beat = world.engine(lookahead=0.0)
+    beat._seen = 0  # as if the edit committed between reading the counter and loading rows
+    run_for(world, beat, 25)
+    assert beat.stats["errors"] == 0
+    assert len(world.recorder.sent) == 2

@@ -54,3 +54,13 @@ def test_the_celery_app_speaks_json_only_and_acks_late() -> None:
     assert config["task_acks_on_failure_or_timeout"] is False
     assert config["broker_transport_options"] == {"confirm_publish": True}
     assert config["task_default_exchange_type"] == "topic"
+
+
+def test_held_fires_are_spread_over_hold_queues_that_dead_letter_into_the_work_exchange() -> None:
+    topology = describe(BrokerSettings(prefix="bk", hold_shards=3))
+    assert topology.hold_exchange.type == "headers"
+    assert [q.name for q in topology.hold_queues] == ["bk.delay.0", "bk.delay.1", "bk.delay.2"]
+    for shard, queue in enumerate(topology.hold_queues):
+        assert queue.arguments_dict["x-dead-letter-exchange"] == "bk"
+        assert "x-dead-letter-routing-key" not in queue.arguments_dict  # keeps the message's key
+        assert dict(queue.binding_arguments) == {"x-match": "all", "beatkeeper-hold-shard": shard}

@@ -1,0 +1,61 @@
+"""A plain Celery app whose beat uses Celery's default PersistentScheduler.
+
+``benchmarks/beat.py`` runs ``celery -A beat_celery_app beat`` with this module on the path.
+It has the same broker, JSON, publisher confirms, quorum queues and routing as Beatkeeper's
+app (``jobs.factory.celery_config``), so the same consumer sees both schedulers' messages.
+The ``beat_schedule`` is built the way a Celery user writes one: a dict of crontab entries.
+
+Environment:
+    BENCH_BEAT_ENTRIES  number of entries (``bench-000000`` ...)
+    BENCH_BEAT_HOUR     the hour (UTC) every entry fires at, daily
+    BENCH_BEAT_MINUTE   the minute; ``spread`` gives entry i minute ``i % 60``
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+
+from broker.topology import describe
+from jobs.factory import celery_config
+from jobs.settings import JobsSettings
+
+TASK = "runs_report"
+KWARGS = {"hours": 1}
+
+
+def entry_name(index: int) -> str:
+    return f"bench-{index:06d}"
+
+
+def build_schedule(count: int, hour: int, minute: str) -> dict[str, dict[str, Any]]:
+    """``count`` daily crontab entries at ``hour``:``minute`` (or spread over the hour)."""
+    schedule: dict[str, dict[str, Any]] = {}
+    for index in range(count):
+        at = index % 60 if minute == "spread" else int(minute)
+        schedule[entry_name(index)] = {
+            "task": TASK,
+            "schedule": crontab(minute=at, hour=hour),
+            "kwargs": dict(KWARGS),
+        }
+    return schedule
+
+
+def create_app() -> Celery:
+    settings = JobsSettings.from_env()
+    config = celery_config(settings, describe(settings.broker))
+    config["beat_scheduler"] = "beat_probe:ReadyPersistentScheduler"
+    config["beat_schedule"] = build_schedule(
+        int(os.environ.get("BENCH_BEAT_ENTRIES", "0")),
+        int(os.environ.get("BENCH_BEAT_HOUR", "0")),
+        os.environ.get("BENCH_BEAT_MINUTE", "0"),
+    )
+    app = Celery("beat_celery_app", set_as_current=False)
+    app.conf.update(config)
+    return app
+
+
+app = create_app()
