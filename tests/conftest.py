@@ -68,10 +68,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def jobs_settings(session_id: str, database_url: str) -> JobsSettings:
-    env = settings_env(f"bk-test-{session_id}", database_url)
-    # The embedded worker's ping check needs a result backend.
-    env["BEATKEEPER_RESULT_BACKEND"] = "rpc://"
-    return JobsSettings.from_env(env)
+    return JobsSettings.from_env(settings_env(f"bk-test-{session_id}", database_url))
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +90,6 @@ def topology(jobs_settings: JobsSettings, rabbitmq_url: str) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def celery_session_app(jobs_settings: JobsSettings, test_registry: Any, topology: Any) -> Any:
     """Overrides celery.contrib.pytest's app with Beatkeeper's own factory."""
-    import celery.contrib.testing.tasks  # noqa: F401  registers celery.ping for the worker check
 
     return create_celery_app(jobs_settings, test_registry, main="beatkeeper-tests")
 
@@ -105,7 +101,9 @@ def celery_worker_pool() -> str:
 
 @pytest.fixture(scope="session")
 def celery_worker_parameters() -> dict[str, Any]:
-    return {"shutdown_timeout": 10.0}
+    # start_worker already waits for the consumer to be ready; its ping check would need a
+    # result backend, whose reply queues outlive the session on the broker.
+    return {"shutdown_timeout": 10.0, "perform_ping_check": False}
 
 
 @pytest.fixture
