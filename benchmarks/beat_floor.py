@@ -15,6 +15,7 @@ from typing import Any
 
 from beat_data import JOB, KWARGS
 
+from broker.names import HOLD_SHARD_HEADER
 from broker.publisher import ConfirmingPublisher, OutgoingMessage
 from jobs.messages import task_message
 
@@ -37,6 +38,8 @@ def hold_messages(app: Any, count: int, due: float) -> list[OutgoingMessage]:
             headers={
                 "beatkeeper_schedule": f"{FLOOR_PREFIX}{index:06d}",
                 "beatkeeper_scheduled_for": nominal,
+                # spread over the hold shards round-robin, as the beat does
+                HOLD_SHARD_HEADER: index % len(topology.hold_queues),
             },
         )
         messages.append(replace(message, exchange=topology.hold_exchange.name, deliver_at=due))
