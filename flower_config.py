@@ -22,7 +22,12 @@ if _auth:
     if any(":" not in a or not a.split(":", 1)[1] for a in _auth):
         raise SystemExit("BEATKEEPER_FLOWER_BASIC_AUTH must be user:password[,user:password]")
     basic_auth = _auth
-elif not _local:
+elif _local:
+    if address in ("127.0.0.1", "localhost", "::1"):
+        # Local development without auth, reachable from this machine only: keep Flower's
+        # JSON API (401 without auth by default) usable for scripts and tests.
+        os.environ.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
+else:
     raise SystemExit(
         f"BEATKEEPER_FLOWER_BASIC_AUTH is unset while BEATKEEPER_ENV={_env!r}: "
         "Flower would be open to anyone; set user:password"
