@@ -80,6 +80,7 @@ class ConfirmingPublisher:
         self._next_tag = 1
         self._pending: dict[int, str] = {}
         self._failed: dict[str, str] = {}
+        self._confirmed: set[str] = set()
 
     # -- connection -------------------------------------------------------------
     def _connect(self) -> None:
@@ -120,7 +121,11 @@ class ConfirmingPublisher:
         tags = [t for t in self._pending if t <= tag] if multiple else [tag]
         for t in tags:
             message_id = self._pending.pop(t, None)
-            if message_id is not None and reason is not None:
+            if message_id is None:
+                continue
+            if reason is None:
+                self._confirmed.add(message_id)
+            else:
                 self._failed.setdefault(message_id, reason)
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
@@ -167,26 +172,42 @@ class ConfirmingPublisher:
     def publish(self, messages: Sequence[OutgoingMessage]) -> None:
         """Publish ``messages`` and wait for every confirm.
 
-        Connection failures are retried with the publish retry policy, resending the
-        unconfirmed messages (consumers de-duplicate by ``message_id``). Raises
-        :class:`PublishError` naming each message the broker refused or never confirmed.
+        Connection failures are retried with the publish retry policy, resending only the
+        messages not confirmed yet (one whose confirm was lost in the failure may arrive
+        twice, under the same ``message_id``). Raises :class:`PublishError` naming exactly
+        the messages the broker refused or never confirmed; every other one was confirmed.
         """
-        if not messages:
-            return
+        remaining = list(messages)
+        refused: dict[str, str] = {}
+        self._confirmed = set()
         attempt = 0
-        while True:
+        while remaining:
             try:
-                failed = self._publish_once(messages)
+                refused.update(self._publish_once(remaining))
+                break
+            except amqp.exceptions.ChannelError as exc:
+                # e.g. a missing exchange: the channel is closed and would no longer be in
+                # confirm mode if py-amqp reopened it; start afresh next time.
+                self.close()
+                reason = f"refused by the broker: {exc}"
+                refused.update(
+                    {m.message_id: reason for m in remaining if m.message_id not in self._confirmed}
+                )
+                break
             except RETRYABLE as exc:
                 self.close()
+                refused.update(self._failed)  # refused outright: resending will not help
+                remaining = [
+                    m for m in remaining
+                    if m.message_id not in self._confirmed and m.message_id not in refused
+                ]
                 if attempt >= self._retry.max_retries:
                     reason = f"broker unreachable after {attempt + 1} attempts: {exc}"
-                    raise PublishError(reason, {m.message_id: reason for m in messages}) from exc
+                    refused.update({m.message_id: reason for m in remaining})
+                    break
                 delay = self._retry.delay(attempt)
                 log.warning("publish failed (%s); retry %d in %.2fs", exc, attempt + 1, delay)
                 time.sleep(delay)
                 attempt += 1
-                continue
-            if failed:
-                raise PublishError(f"{len(failed)} of {len(messages)} messages refused", failed)
-            return
+        if refused:
+            raise PublishError(f"{len(refused)} of {len(messages)} messages refused", refused)

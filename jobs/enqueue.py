@@ -2,8 +2,8 @@
 
 Callers (API requests, UI form posts) hand a request to one background thread and
 wait on a future. The thread takes everything that queued up while the previous
-batch was in flight, inserts those runs in one transaction, publishes them with
-pipelined confirms, and commits only the runs the broker confirmed. Under load a
+batch was in flight, publishes it with pipelined confirms, and records the runs the
+broker confirmed in one transaction. Under load a
 batch carries many requests for the price of one commit and one confirm round-trip;
 at idle a batch is one request, so nothing waits for a timer.
 """
@@ -144,16 +144,21 @@ class Enqueuer:
 
     def _process(self, batch: list[_Request]) -> None:
         store = self.app.store
+        batch = [r for r in batch if r.future.set_running_or_notify_cancel()]
         chosen = [r.run.id for r in batch if r.chosen_id]
+        used: set[str] = set()
         if chosen:
             with store.engine.connect() as conn:
                 used = store.existing_ids(conn, chosen)
-            for request in batch:
-                if request.run.id in used:
-                    request.future.set_result(request.run)
-            batch = [r for r in batch if r.run.id not in used]
-            if not batch:
-                return
+        unique: list[_Request] = []
+        for request in batch:
+            if request.run.id in used:  # a chosen id already sent: nothing to do again
+                request.future.set_result(request.run)
+            else:
+                used.add(request.run.id)
+                unique.append(request)
+        if not unique:
+            return
         messages = [
             task_message(
                 self.app,
@@ -164,22 +169,26 @@ class Enqueuer:
                 priority=r.priority,
                 headers=_schedule_headers(r.run),
             )
-            for r in batch
+            for r in unique
         ]
+        # Publish first, then record what the broker confirmed: a refused publish leaves
+        # no row, and the database is never locked while waiting for the broker. A worker
+        # that starts a job before its row is written creates the row; the insert below
+        # then leaves that row as it is.
         failed: dict[str, str] = {}
-        # The rows are written first but committed only after the broker confirmed, so
-        # a refused publish leaves no row behind; a worker that starts the job before
-        # the commit waits for the row lock and then updates the committed row.
-        with store.engine.begin() as conn:
-            store.insert_pending(conn, [r.run for r in batch], utcnow())
+        try:
+            self._publisher_for_thread().publish(messages)
+        except PublishError as exc:
+            failed = exc.failed
+        sent = [r.run for r in unique if r.run.id not in failed]
+        if sent:
             try:
-                self._publisher_for_thread().publish(messages)
-            except PublishError as exc:
-                failed = exc.failed
-                if len(failed) == len(batch):
-                    raise
-                store.delete_ids(conn, failed)
-        for request in batch:
+                with store.engine.begin() as conn:
+                    store.insert_pending(conn, sent, utcnow(), skip_existing=True)
+            except Exception:
+                # The messages are with the broker and will run; the worker records them.
+                log.exception("%d runs published but not recorded at enqueue", len(sent))
+        for request in unique:
             reason = failed.get(request.run.id)
             if reason:
                 request.future.set_exception(EnqueueError(f"not enqueued: {reason}"))

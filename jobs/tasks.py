@@ -10,6 +10,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Ignore
 from celery.signals import task_revoked
+from celery.worker.request import Request
 
 from jobs.policies import RetryPolicy
 from jobs.registry import JobSpec
@@ -31,6 +32,19 @@ def _jsonable(value: Any) -> Any:
 
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+class DeadLetteringRequest(Request):
+    """Celery requeues a late-ack message whose task hit its hard time limit; for a job
+    whose policy dead-letters, that would rerun it up to the delivery limit. Reject it
+    without requeue instead, so RabbitMQ dead-letters it like any other failure."""
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        self._dead_letter = not soft
+        super().on_timeout(soft, timeout)
+
+    def reject(self, requeue: bool = False) -> None:
+        super().reject(requeue=requeue and not getattr(self, "_dead_letter", False))
 
 
 class BeatkeeperTask(Task):
@@ -93,7 +107,8 @@ def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Tas
 
     def run(self: BeatkeeperTask, *args: Any, **kwargs: Any) -> Any:
         if getattr(self.request, "beatkeeper_cancelled", False):
-            # Its schedule changed after the fire was handed to the broker: ack, don't run.
+            # Cancelled (its schedule changed after the fire was handed to the broker ahead of
+            # time) or a duplicate delivery of a run that already finished: ack, don't run.
             raise Ignore()
         # Validation failures are bad messages, not transient faults: they are not retried.
         values = spec.validate(args, kwargs) if args else kwargs
@@ -125,6 +140,7 @@ def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Tas
         # Rejecting (not acking) a failed message makes RabbitMQ dead-letter it;
         # "discard" jobs ack it and keep the failure in the run history only.
         acks_on_failure_or_timeout=policy.on_exhausted == "discard",
+        Request=DeadLetteringRequest,
     )(run)
 
 

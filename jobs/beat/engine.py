@@ -29,12 +29,13 @@ from typing import Any
 from sqlalchemy import select
 
 from broker.names import HOLD_SHARD_HEADER
-from broker.publisher import OutgoingMessage
+from broker.publisher import OutgoingMessage, PublishError
 from jobs.beat.catchup import missed_fires
 from jobs.beat.definition import expires_at, fire_time, run_id
+from jobs.beat.jitter import jitter_offset
 from jobs.beat.triggers import Trigger, TriggerError
 from jobs.messages import task_message
-from jobs.store.repository import NewRun
+from jobs.store.repository import HELD, NewRun
 from jobs.store.schedules import FireUpdate, ScheduleRecord, ScheduleStore
 from jobs.store.tables import schedules as schedules_table
 
@@ -116,7 +117,7 @@ class BeatEngine:
         overdue = []
         for name, version, next_fire, jitter in self.schedules.active_entries():
             self._live[name] = version
-            if next_fire < now - grace:
+            if fire_time(name, next_fire, jitter) < now - grace:
                 overdue.append(name)
             else:
                 self._heap.append(Entry.of(name, next_fire, jitter, version))
@@ -132,33 +133,42 @@ class BeatEngine:
         plan = _Plan()
         for row in self.schedules.load_many(names).values():
             trigger = self._trigger(row)
-            if trigger is None or row.next_fire_at is None:
-                continue
-            previous = row.next_fire_at - timedelta(microseconds=1)
-            window = row.catch_up_window_seconds
-            chosen = missed_fires(trigger, previous, now, row.catch_up, window)  # type: ignore[arg-type]
-            missed_total = len(missed_fires(trigger, previous, now, "all", 10**9, limit=10_000))
-            last_run = row.last_run_id
-            for nominal in chosen:
-                last_run = self._plan_fire(plan, row, trigger, nominal, now, hold=False) or last_run
-            following = trigger.next_after(now)
-            last = chosen[-1] if chosen else row.last_fire_at or row.next_fire_at
-            plan.updates.append(
-                FireUpdate(
-                    row.name,
-                    row.version,
-                    last,
-                    following,
-                    last_run,
-                    fired=len(chosen),
-                    skipped=0,
-                    missed=missed_total - len(chosen),
-                )
-            )
-            if following is not None:
-                plan.follow.append(Entry.of(row.name, following, row.jitter_seconds, row.version))
+            if trigger is not None and row.next_fire_at is not None:
+                self._guarded(plan, row, self._plan_catch_up, trigger, now)
         if not self._commit(plan, now, retry=False):
             self._catch_up_retry.extend(names)  # the whole catch-up again at the next tick
+
+    def _plan_catch_up(
+        self, plan: _Plan, row: ScheduleRecord, trigger: Trigger, now: datetime
+    ) -> None:
+        assert row.next_fire_at is not None
+        # Nominal times whose (jittered) send time has passed count as missed.
+        until = now - timedelta(seconds=jitter_offset(row.name, row.jitter_seconds))
+        previous = row.next_fire_at - timedelta(microseconds=1)
+        window = row.catch_up_window_seconds
+        chosen = missed_fires(trigger, previous, until, row.catch_up, window)  # type: ignore[arg-type]
+        if row.overlap != "allow":
+            chosen = chosen[-1:]  # runs that must not overlap are not sent all at once
+        missed_total = len(missed_fires(trigger, previous, until, "all", 10**9, limit=10_000))
+        last_run = row.last_run_id
+        for nominal in chosen:
+            last_run = self._plan_fire(plan, row, trigger, nominal, now, hold=False)
+        following = trigger.next_after(until)
+        last = chosen[-1] if chosen else row.last_fire_at or row.next_fire_at
+        plan.updates.append(
+            FireUpdate(
+                row.name,
+                row.version,
+                last,
+                following,
+                last_run,
+                fired=len(chosen),
+                skipped=0,
+                missed=max(0, missed_total - len(chosen)),
+            )
+        )
+        if following is not None:
+            plan.follow.append(Entry.of(row.name, following, row.jitter_seconds, row.version))
 
     # -- the loop body ---------------------------------------------------------------------
     def tick(self) -> float:
@@ -225,17 +235,22 @@ class BeatEngine:
             if row.overlap == "allow" and entry.fire_at >= max(soon, self._hold_watermark):
                 trigger = self._trigger(row)
                 if trigger is not None:
-                    run = self._plan_fire(
-                        plan, row, trigger, entry.nominal, now, hold=True, fire_at=entry.fire_at
-                    )
-                    self._plan_next(plan, row, trigger, entry.nominal, now, run)
-                    self._hold_watermark = max(self._hold_watermark, entry.fire_at)
+                    self._guarded(plan, row, self._plan_early, trigger, entry, now)
             elif entry.fire_at <= now:
                 decide_now.append(entry)
             else:
                 heapq.heappush(self._direct, entry)
         self._decide(plan, decide_now, rows, now)
         self._commit(plan, now)
+
+    def _plan_early(
+        self, plan: _Plan, row: ScheduleRecord, trigger: Trigger, entry: Entry, now: datetime
+    ) -> None:
+        run = self._plan_fire(
+            plan, row, trigger, entry.nominal, now, hold=True, fire_at=entry.fire_at
+        )
+        self._plan_next(plan, row, trigger, entry.nominal, now, run)
+        self._hold_watermark = max(self._hold_watermark, entry.fire_at)
 
     def _decide(
         self, plan: _Plan, entries: list[Entry], rows: dict[str, ScheduleRecord], now: datetime
@@ -256,12 +271,23 @@ class BeatEngine:
                 reason = f"overlap=skip: previous run {row.last_run_id} is {previous}"
             elif row.overlap == "buffer_one" and previous == "PENDING":
                 reason = f"overlap=buffer_one: previous run {row.last_run_id} is still queued"
-            run = None
-            if reason:
-                plan.skips.append((self._new_run(row, entry.nominal, "skip"), reason))
-            else:
-                run = self._plan_fire(plan, row, trigger, entry.nominal, now, hold=False)
-            self._plan_next(plan, row, trigger, entry.nominal, now, run)
+            self._guarded(plan, row, self._decide_one, trigger, entry.nominal, reason, now)
+
+    def _decide_one(
+        self,
+        plan: _Plan,
+        row: ScheduleRecord,
+        trigger: Trigger,
+        nominal: datetime,
+        skip_reason: str | None,
+        now: datetime,
+    ) -> None:
+        run = None
+        if skip_reason:
+            plan.skips.append((self._new_run(row, nominal, "skip"), skip_reason))
+        else:
+            run = self._plan_fire(plan, row, trigger, nominal, now, hold=False)
+        self._plan_next(plan, row, trigger, nominal, now, run)
 
     # -- planning -----------------------------------------------------------------------------
     def _trigger(self, row: ScheduleRecord) -> Trigger | None:
@@ -271,6 +297,21 @@ class BeatEngine:
             log.exception("schedule %s has an invalid trigger; it is not fired", row.name)
             self.stats["invalid"] += 1
             return None
+
+    def _guarded(
+        self, plan: _Plan, row: ScheduleRecord, action: Callable[..., None], *args: Any
+    ) -> None:
+        """Plan one schedule's fires; a schedule that cannot be planned is set aside (logged,
+        counted, left out until its definition changes) instead of stopping the beat."""
+        marks = (len(plan.fires), len(plan.skips), len(plan.updates), len(plan.follow))
+        try:
+            action(plan, row, *args)
+        except (KeyError, ValueError, OverflowError) as exc:
+            del plan.fires[marks[0] :], plan.skips[marks[1] :]
+            del plan.updates[marks[2] :], plan.follow[marks[3] :]
+            log.error("schedule %s cannot be fired and is set aside: %s", row.name, exc)
+            self.stats["invalid"] += 1
+            self._live.pop(row.name, None)
 
     def _new_run(self, row: ScheduleRecord, nominal: datetime, generation: int | str) -> NewRun:
         task = self.app.tasks.get(row.job)
@@ -297,11 +338,10 @@ class BeatEngine:
         hold: bool,
         fire_at: datetime | None = None,
     ) -> str | None:
-        """Add one fire to ``plan``; return its run id (None if it cannot be sent)."""
+        """Add one fire to ``plan``; return its run id. Raises for a schedule that cannot
+        be sent (unknown job or queue): see :meth:`_guarded`."""
         if row.job not in self.app.tasks:
-            log.error("schedule %s runs unknown job %s; not fired", row.name, row.job)
-            self.stats["unknown_job"] += 1
-            return None
+            raise KeyError(f"unknown job {row.job!r}")
         new = self._new_run(row, nominal, row.version)
         at = fire_at or max(now, fire_time(row.name, nominal, row.jitter_seconds))
         message = task_message(
@@ -341,7 +381,8 @@ class BeatEngine:
         missed = 0
         grace = timedelta(seconds=self.config.late_grace)
         # A beat that fell far behind does not replay every fire it slept through.
-        while following is not None and following < now - grace and missed < 100_000:
+        offset = timedelta(seconds=jitter_offset(row.name, row.jitter_seconds))
+        while following is not None and following + offset < now - grace and missed < 100_000:
             missed += 1
             following = trigger.next_after(following)
         plan.updates.append(
@@ -383,12 +424,25 @@ class BeatEngine:
                 skips = [(r, why) for r, why in plan.skips if r.schedule not in stale]
                 sent = store.runs.existing_ids(conn, [r.id for r, _ in fires + skips])
                 fires = list({r.id: (r, m) for r, m in fires if r.id not in sent}.values())
-                store.runs.insert_pending(conn, [r for r, _ in fires], now)
+                held = [r for r, m in fires if m.deliver_at is not None]
+                store.runs.insert_pending(conn, held, now, reason=HELD)
+                store.runs.insert_pending(conn, [r for r, m in fires if m.deliver_at is None], now)
                 for run, reason in skips:
                     if run.id not in sent:
                         store.runs.insert_pending(conn, [run], now, state="SKIPPED", reason=reason)
+                rewound: dict[str, datetime] = {}
                 if fires:
-                    self.sink([m for _, m in fires])
+                    try:
+                        self.sink([m for _, m in fires])
+                    except PublishError as exc:
+                        if len(exc.failed) == len(fires):
+                            raise
+                        # The confirmed ones are with the broker: keep them. Give back only
+                        # the refused ones, so that they are sent again and nothing twice.
+                        refused = [r for r, _ in fires if r.id in exc.failed]
+                        rewound = store.rewind(conn, refused)
+                        fires = [(r, m) for r, m in fires if r.id not in exc.failed]
+                        log.error("beat: %d fires refused by the broker, retrying", len(refused))
         except Exception:
             log.exception(
                 "beat could not send %d fires; retrying at the next tick", len(plan.fires)
@@ -400,8 +454,12 @@ class BeatEngine:
         self.stats["fired"] += len(fires)
         self.stats["skipped"] += len(skips)
         for entry in plan.follow:
-            if entry.name not in stale:
+            if entry.name not in stale and entry.name not in rewound:
                 heapq.heappush(self._heap, entry)
+        retry_at = now + timedelta(seconds=1)
+        for name, nominal in rewound.items():
+            entry = Entry(max(retry_at, nominal), name, nominal, expected[name])
+            heapq.heappush(self._heap, entry)
         return True
 
     def _retry_later(self, plan: _Plan, now: datetime) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from celery.beat import Scheduler
 
+from broker.policies import PublishRetryPolicy
 from broker.publisher import ConfirmingPublisher
 from jobs.beat.engine import BeatConfig, BeatEngine, utcnow
 from jobs.beat.sync import sync_code_schedules
@@ -43,8 +44,10 @@ class DatabaseScheduler(Scheduler):
         app = self.app
         store = ScheduleStore(app.store.engine)
         sync_code_schedules(app, store, utcnow())
+        # No publish retries here: the engine keeps a failed fire and retries it at the next
+        # tick, and must not hold the database's write lock through a long outage.
         self.publisher = ConfirmingPublisher(
-            app.settings.broker.url, retry=app.settings.publish_retry
+            app.settings.broker.url, retry=PublishRetryPolicy(max_retries=0), confirm_timeout=5.0
         )
         try:  # connect now, not during the first burst; a broker that is down is retried later
             self.publisher.ensure_connected()

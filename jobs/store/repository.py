@@ -12,6 +12,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from jobs.store.tables import DONE_STATES, run_attempts, runs
 
+# A fire the beat handed to the broker ahead of its time carries this reason until it
+# starts; only such fires are cancelled when their schedule changes.
+HELD = "sent ahead; held by the broker until due"
+# States in which a delivered message must not run (re-driven FAILUREs do run again).
+NOT_RUNNABLE = ("CANCELLED", "SUCCESS", "SKIPPED")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -94,11 +100,20 @@ class RunStore:
         at: datetime,
         state: str = "PENDING",
         reason: str | None = None,
+        skip_existing: bool = False,
     ) -> None:
-        """Insert rows inside the caller's transaction (one statement per batch)."""
+        """Insert rows inside the caller's transaction (one statement per batch).
+
+        ``skip_existing`` leaves rows that already exist (a worker got there first) alone.
+        """
         if new:
+            stmt = (
+                _insert(conn)(runs).on_conflict_do_nothing(index_elements=[runs.c.id])
+                if skip_existing
+                else runs.insert()
+            )
             conn.execute(
-                runs.insert(),
+                stmt,
                 [
                     {
                         "id": n.id,
@@ -134,13 +149,12 @@ class RunStore:
     def mark_started(self, new: NewRun, attempt: int, worker: str | None, at: datetime) -> bool:
         """Record an attempt's start; creates the row if the task was sent by other means.
 
-        Returns False, recording nothing, when the run was cancelled (its schedule changed
-        after the fire was handed to the broker ahead of time): the job must not run.
+        Returns False, recording nothing, when the run must not run: it was cancelled
+        (its schedule changed after the fire was handed to the broker ahead of time), or
+        it already succeeded or was skipped (a duplicate delivery of the same message).
+        The check and the write are one statement, so a cancellation cannot slip between.
         """
         with self.engine.begin() as conn:
-            state = conn.execute(select(runs.c.state).where(runs.c.id == new.id)).scalar()
-            if state == "CANCELLED":
-                return False
             ins = _insert(conn)
             stmt = ins(runs).values(
                 id=new.id,
@@ -155,7 +169,7 @@ class RunStore:
                 worker=worker,
                 dead_lettered=False,
             )
-            conn.execute(
+            result = conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[runs.c.id],
                     set_={
@@ -164,9 +178,13 @@ class RunStore:
                         "started_at": at,
                         "next_retry_at": None,
                         "worker": worker,
+                        "reason": None,
                     },
+                    where=runs.c.state.notin_(NOT_RUNNABLE),
                 )
             )
+            if not result.rowcount:
+                return False
             att = ins(run_attempts).values(
                 run_id=new.id, number=attempt, started_at=at, worker=worker
             )
@@ -199,6 +217,7 @@ class RunStore:
             .where(
                 runs.c.schedule == schedule,
                 runs.c.state == "PENDING",
+                runs.c.reason == HELD,
                 runs.c.scheduled_for > not_yet_sent,
             )
             .values(state="CANCELLED", finished_at=at, reason=reason)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from jobs.beat.definition import ScheduleDefinition, build_trigger
 from jobs.beat.jitter import jitter_offset
 from jobs.beat.triggers import Trigger
-from jobs.store.repository import RunStore
+from jobs.store.repository import NewRun, RunStore
 from jobs.store.tables import runs, scheduler_state, schedules
 
 
@@ -194,7 +194,7 @@ class ScheduleStore:
         query = select(runs.c.scheduled_for).where(
             runs.c.schedule == name,
             runs.c.scheduled_for.in_(list(nominals)),
-            runs.c.state != "CANCELLED",
+            runs.c.state.notin_(("CANCELLED", "SKIPPED")),  # never sent
         )
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
@@ -313,8 +313,9 @@ class ScheduleStore:
                     version=self._bump(conn),
                 )
             )
-            if not enabled:
-                self.runs.cancel_pending_fires(conn, name, "schedule paused", now, _offset(current))
+            # Resuming re-plans the next fire too: a fire held from before must not run twice.
+            why = "schedule resumed" if enabled else "schedule paused"
+            self.runs.cancel_pending_fires(conn, name, why, now, _offset(current))
         return self.get(name)
 
     def delete(self, name: str, *, now: datetime, by: str, reason: str | None = None) -> None:
@@ -343,6 +344,26 @@ class ScheduleStore:
         return row
 
     # -- writes from the beat ---------------------------------------------------------------
+    def rewind(self, conn: Connection, refused: Sequence[NewRun]) -> dict[str, datetime]:
+        """Undo the bookkeeping of fires the broker refused, inside the beat's transaction:
+        their runs go, and each schedule's next fire is its earliest refused one again."""
+        earliest: dict[str, datetime] = {}
+        counts: dict[str, int] = {}
+        for run in refused:
+            if run.schedule is None or run.scheduled_for is None:
+                continue
+            name = run.schedule
+            earliest[name] = min(earliest.get(name, run.scheduled_for), run.scheduled_for)
+            counts[name] = counts.get(name, 0) + 1
+        self.runs.delete_ids(conn, [r.id for r in refused])
+        for name, nominal in earliest.items():
+            conn.execute(
+                update(schedules)
+                .where(schedules.c.name == name)
+                .values(next_fire_at=nominal, fired_count=schedules.c.fired_count - counts[name])
+            )
+        return earliest
+
     def record_fires(self, conn: Connection, updates: Sequence[FireUpdate]) -> None:
         """Advance schedules after their fires, only where nobody changed them meanwhile."""
         if not updates:

@@ -11,6 +11,7 @@ from jobs.enqueue import EnqueueError, Enqueuer
 from jobs.factory import create_celery_app
 from jobs.settings import JobsSettings
 from tests.conftest import settings_env
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +36,6 @@ def test_a_burst_of_enqueues_is_published_and_recorded_once_each(
         assert len(ids) == 300
         assert len(app.store.list(limit=1000)) == 300
         # Quorum queue counters lag a few seconds; poll instead of asserting at once.
-        from tests.support.waiting import wait_for
-
         wait_for(lambda: queue_depth(rabbitmq_url, topology.work_queues[0].name) == 300, 15)
     finally:
         enqueuer.stop()
@@ -71,3 +70,28 @@ def test_an_unreachable_broker_fails_the_enqueue_and_stores_nothing(
         assert app.store.list() == []
     finally:
         enqueuer.stop()
+
+
+def test_a_publisher_recovers_after_the_broker_refuses_a_missing_exchange(
+    rabbitmq_url: str, session_id: str
+) -> None:
+    from broker.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
+
+    exchange = f"bk-pub-{session_id}"
+    publisher = ConfirmingPublisher(rabbitmq_url)
+    message = OutgoingMessage("m-1", exchange, "rk", b"{}")
+    try:
+        with pytest.raises(PublishError) as refused:
+            publisher.publish([message])
+        assert set(refused.value.failed) == {"m-1"}
+        with Connection(rabbitmq_url) as conn, conn.channel() as channel:
+            channel.exchange_declare(exchange, "fanout", durable=False, auto_delete=False)
+            channel.queue_declare(exchange, durable=False, auto_delete=False)
+            channel.queue_bind(exchange, exchange, "")
+        publisher.publish([OutgoingMessage("m-2", exchange, "rk", b"{}")])  # confirmed
+        wait_for(lambda: queue_depth(rabbitmq_url, exchange) == 1, 10)
+    finally:
+        publisher.close()
+        with Connection(rabbitmq_url) as conn, conn.channel() as channel:
+            channel.queue_delete(exchange)
+            channel.exchange_delete(exchange)

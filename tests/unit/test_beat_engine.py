@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from broker.publisher import OutgoingMessage
+from broker.publisher import OutgoingMessage, PublishError
 from broker.settings import BrokerSettings
 from jobs.beat.definition import ScheduleDefinition
 from jobs.beat.engine import BeatConfig, BeatEngine
@@ -286,3 +286,97 @@ def test_a_change_seen_both_at_load_and_at_the_first_poll_fires_once(world: Any)
     run_for(world, beat, 25)
     assert beat.stats["errors"] == 0
     assert len(world.recorder.sent) == 2
+
+
+class PartlyRefusing(Recorder):
+    """Refuses the messages of some schedules, as a broker refusing some publishes."""
+
+    def __init__(self, clock: Clock, refuse: set[str]) -> None:
+        super().__init__(clock)
+        self.refuse = refuse
+
+    def __call__(self, messages: Sequence[OutgoingMessage]) -> None:
+        refused = {
+            m.message_id: "refused"
+            for m in messages
+            if m.headers["beatkeeper_schedule"] in self.refuse
+        }
+        super().__call__([m for m in messages if m.message_id not in refused])
+        if refused:
+            raise PublishError("some refused", refused)
+
+
+def test_fires_the_broker_refused_are_retried_and_confirmed_ones_are_not_sent_again(
+    world: Any,
+) -> None:
+    world.manager.create(every(10, name="a"), by="test")
+    world.manager.create(every(10, name="b"), by="test")
+    sink = PartlyRefusing(world.clock, refuse={"b"})
+    beat = BeatEngine(
+        world.app,
+        world.manager.store,
+        sink,
+        clock=world.clock,
+        config=BeatConfig(poll_interval=0.0, lookahead=0.0),
+    )
+    beat.start()
+    run_for(world, beat, 11)
+    sink.refuse = set()
+    run_for(world, beat, 3)
+    assert sorted(sink.fires()) == [
+        ("a", (T0 + timedelta(seconds=10)).isoformat()),
+        ("b", (T0 + timedelta(seconds=10)).isoformat()),
+    ]
+    assert {r.schedule for r in world.app.store.list()} == {"a", "b"}
+    assert world.manager.get("b").fired_count == 1
+
+
+def test_a_schedule_that_cannot_be_sent_is_set_aside_and_the_others_still_fire(
+    world: Any,
+) -> None:
+    world.manager.create(every(10, name="a1"), by="test")
+    world.manager.create(every(10, name="a2"), by="test")
+    world.manager.create(
+        ScheduleDefinition(
+            name="other", job="runs_report", trigger="interval", interval_seconds=10
+        ),
+        by="test",
+    )
+    world.app.tasks.pop("add")  # as if the job were removed from the code (this app only)
+    beat = world.engine(lookahead=0.0)
+    run_for(world, beat, 25)
+    assert {s for s, _ in world.recorder.fires()} == {"other"}
+    assert beat.stats["invalid"] == 2
+
+
+def test_resuming_an_enabled_schedule_cancels_its_held_fire_so_it_runs_once(world: Any) -> None:
+    world.manager.create(every(10), by="test")
+    beat = world.engine(lookahead=3.0)
+    run_for(world, beat, 8)  # the 10 s fire is held by the broker
+    world.manager.resume("s", by="test")
+    run_for(world, beat, 4)
+    runs = world.app.store.list(schedule="s")
+    live = [r for r in runs if r.state != "CANCELLED"]
+    assert [r.scheduled_for for r in live] == [T0 + timedelta(seconds=10)]
+    assert len(runs) == 2
+
+
+def test_catch_up_all_sends_one_fire_for_a_schedule_that_must_not_overlap(world: Any) -> None:
+    world.manager.create(every(10, catch_up="all", overlap="skip"), by="test")
+    beat = world.engine(lookahead=0.0)
+    run_for(world, beat, 11)
+    world.clock.advance(44)
+    before = len(world.recorder.sent)
+    world.engine(lookahead=0.0)
+    assert world.recorder.fires()[before:] == [("s", (T0 + timedelta(seconds=50)).isoformat())]
+
+
+def test_a_duplicate_delivery_of_a_finished_run_is_not_started_again(world: Any) -> None:
+    from jobs.store.repository import NewRun
+
+    store = world.app.store
+    run = NewRun("dup-1", "add", "bk.default", {"x": 1})
+    assert store.mark_started(run, 1, "w", T0) is True
+    store.mark_succeeded("dup-1", 1, T0)
+    assert store.mark_started(run, 1, "w", T0) is False
+    assert store.get("dup-1").state == "SUCCESS"
