@@ -176,6 +176,7 @@ class Enqueuer:
         # that starts a job before its row is written creates the row; the insert below
         # then leaves that row as it is.
         failed: dict[str, str] = {}
+        enqueued_at = utcnow()  # before the publish: a worker may start the job at once
         try:
             self._publisher_for_thread().publish(messages)
         except PublishError as exc:
@@ -184,7 +185,7 @@ class Enqueuer:
         if sent:
             try:
                 with store.engine.begin() as conn:
-                    store.insert_pending(conn, sent, utcnow(), skip_existing=True)
+                    store.insert_pending(conn, sent, enqueued_at, skip_existing=True)
             except Exception:
                 # The messages are with the broker and will run; the worker records them.
                 log.exception("%d runs published but not recorded at enqueue", len(sent))

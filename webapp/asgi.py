@@ -8,11 +8,14 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from a2wsgi import WSGIMiddleware
 from celery import Celery
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobs.beat.manage import ScheduleManager
 from jobs.enqueue import Enqueuer
@@ -21,6 +24,53 @@ from webapp.api import router
 from webapp.services import JobService
 from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_key(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL with the default port filled in; None if malformed."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not scheme or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+class SameOriginAPI:
+    """Refuse cross-site writes to the JSON API.
+
+    A browser names the page that sent a request in ``Origin``; a POST, PUT, PATCH or DELETE
+    under /api from another origin (scheme, host and port) gets a 403 before anything runs.
+    Requests without ``Origin`` (curl, server to server) pass; the UI has its own CSRF tokens.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in WRITE_METHODS:
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            request = Request(scope)
+            origin = request.headers.get("origin")
+            if (path == "/api" or path.startswith("/api/")) and origin is not None:
+                own = origin_key(str(request.base_url))
+                if own is None or origin_key(origin) != own:
+                    refused = JSONResponse(
+                        status_code=403,
+                        content={"detail": "cross-origin request refused", "errors": []},
+                    )
+                    await refused(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: WebSettings | None = None, celery_app: Celery | None = None) -> FastAPI:
@@ -51,6 +101,7 @@ def create_app(settings: WebSettings | None = None, celery_app: Celery | None = 
     api.state.service = service
     api.state.schedules = ScheduleManager(celery_app, enqueuer)
     api.state.settings = settings
+    api.add_middleware(SameOriginAPI)
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")
     flask_app = create_flask_app(settings=settings, service=service, schedules=api.state.schedules)

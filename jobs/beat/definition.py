@@ -23,6 +23,12 @@ CATCH_UP = ("skip", "latest", "all")
 OVERLAP = ("allow", "skip", "buffer_one")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
 RUN_NAMESPACE = uuid.UUID("6f1c1d1e-5b0a-4c55-9e8e-6b6561746b70")
+# Upper bounds keep every stored value inside datetime and int32 arithmetic downstream.
+MAX_INTERVAL_SECONDS = 315_360_000  # 10 years
+MAX_EXPIRES_SECONDS = 31_622_400  # 366 days
+MAX_JITTER_SECONDS = 86_400  # 1 day
+MAX_CATCH_UP_WINDOW_SECONDS = 31_622_400  # 366 days
+RUN_AT_YEARS = (1970, 9000)
 
 
 class ScheduleError(ValueError):
@@ -99,8 +105,13 @@ def validate(
     now: datetime,
     *,
     check_run_at: bool = True,
+    anchor: datetime | None = None,
 ) -> tuple[ScheduleDefinition, Trigger]:
-    """Check every field; return the definition with JSON-ready kwargs, and its trigger."""
+    """Check every field; return the definition with JSON-ready kwargs, and its trigger.
+
+    An interval trigger is anchored at ``anchor`` (default ``now``): pass the stored anchor
+    when an edit keeps the schedule's grid.
+    """
     errors: list[dict[str, str]] = []
 
     def bad(name: str, message: str) -> None:
@@ -124,33 +135,56 @@ def validate(
     except (ZoneInfoNotFoundError, ValueError):
         bad("timezone", f"unknown IANA time zone {timezone!r}")
         timezone = "UTC"  # still check the rest of the trigger
-    try:
-        trigger = build_trigger(
-            definition.trigger,
-            cron=definition.cron,
-            interval_seconds=definition.interval_seconds,
-            run_at=definition.run_at,
-            timezone=timezone,
-            anchor=now,
-        )
-    except TriggerError as exc:
-        bad(exc.field, exc.message)
+    interval = definition.interval_seconds
     run_at = definition.run_at
-    past = run_at is not None and run_at.tzinfo is not None and run_at <= now
-    if definition.trigger == "once" and check_run_at and past:
-        bad("run_at", "is in the past")
+    in_range = True  # out-of-range values are reported here, never handed to a trigger
+    if interval is not None and interval > MAX_INTERVAL_SECONDS:
+        bad("interval_seconds", f"must be at most {MAX_INTERVAL_SECONDS} seconds (10 years)")
+        in_range = False
+    first_year, last_year = RUN_AT_YEARS
+    if run_at is not None and not first_year <= run_at.year <= last_year:
+        bad("run_at", f"year must be between {first_year} and {last_year}")
+        in_range = False
+    if in_range:
+        try:
+            trigger = build_trigger(
+                definition.trigger,
+                cron=definition.cron,
+                interval_seconds=interval,
+                run_at=run_at,
+                timezone=timezone,
+                anchor=now if anchor is None else anchor,
+            )
+        except TriggerError as exc:
+            bad(exc.field, exc.message)
+        past = run_at is not None and run_at.tzinfo is not None and run_at <= now
+        if definition.trigger == "once" and check_run_at and past:
+            bad("run_at", "is in the past")
     if definition.queue is not None and definition.queue not in queues:
         bad("queue", f"unknown queue {definition.queue!r}; one of {', '.join(queues)}")
     if definition.priority is not None and not 0 <= definition.priority <= 9:
         bad("priority", "must be between 0 and 9")
-    if definition.expires_seconds is not None and definition.expires_seconds < 1:
-        bad("expires_seconds", "must be at least 1 second")
-    if definition.jitter_seconds < 0:
-        bad("jitter_seconds", "must not be negative")
+    expires = definition.expires_seconds
+    if expires is not None and not 1 <= expires <= MAX_EXPIRES_SECONDS:
+        bad("expires_seconds", f"must be between 1 and {MAX_EXPIRES_SECONDS} seconds (366 days)")
+    jitter = definition.jitter_seconds
+    if not 0 <= jitter <= MAX_JITTER_SECONDS:
+        bad("jitter_seconds", f"must be between 0 and {MAX_JITTER_SECONDS} seconds (1 day)")
+    elif (
+        definition.trigger == "interval"
+        and interval is not None
+        and 1 <= interval <= MAX_INTERVAL_SECONDS
+        and jitter >= interval
+    ):
+        bad("jitter_seconds", f"must be less than interval_seconds ({interval})")
     if definition.catch_up not in CATCH_UP:
         bad("catch_up", f"one of {', '.join(CATCH_UP)}")
-    if definition.catch_up_window_seconds < 1:
-        bad("catch_up_window_seconds", "must be at least 1 second")
+    window = definition.catch_up_window_seconds
+    if not 1 <= window <= MAX_CATCH_UP_WINDOW_SECONDS:
+        bad(
+            "catch_up_window_seconds",
+            f"must be between 1 and {MAX_CATCH_UP_WINDOW_SECONDS} seconds (366 days)",
+        )
     if definition.overlap not in OVERLAP:
         bad("overlap", f"one of {', '.join(OVERLAP)}")
     if errors or trigger is None:
@@ -161,6 +195,23 @@ def validate(
 def fire_time(name: str, nominal: datetime, jitter_seconds: int) -> datetime:
     """When a nominal fire is actually sent: a stable per-schedule offset spreads load."""
     return nominal + timedelta(seconds=jitter_offset(name, jitter_seconds))
+
+
+def next_nominal(
+    trigger: Trigger, name: str, jitter_seconds: int, now: datetime
+) -> datetime | None:
+    """The first nominal fire still to be sent after ``now``, i.e. whose fire time
+    (nominal + the schedule's jitter offset) is later than ``now``.
+
+    A nominal fire at or before ``now`` whose jittered send time is still ahead is kept, so an
+    edit made inside the jitter window does not drop that fire.
+    """
+    start = now - timedelta(seconds=jitter_offset(name, jitter_seconds))
+    if isinstance(trigger, IntervalTrigger) and trigger.anchor > start:
+        # A grid that starts now (a new or re-timed interval) first fires one interval
+        # later, with or without jitter; the anchor itself is not a fire to keep.
+        start = trigger.anchor
+    return trigger.next_after(start)
 
 
 def period(trigger: Trigger, nominal: datetime) -> timedelta | None:

@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.beat.definition import ScheduleDefinition, ScheduleError, run_id, validate
+from jobs.beat.definition import (
+    ScheduleDefinition,
+    ScheduleError,
+    next_nominal,
+    run_id,
+    validate,
+)
+from jobs.beat.triggers import Trigger
 from jobs.enqueue import Enqueuer
 from jobs.store.repository import NewRun, RunRecord
 from jobs.store.schedules import (
@@ -27,6 +34,8 @@ __all__ = [
 ]
 
 MAX_BACKFILL = 1000
+# Fields a PATCH may set to null; every other definition field needs a value.
+NULLABLE = frozenset({"cron", "interval_seconds", "run_at", "queue", "priority", "expires_seconds"})
 
 
 @dataclass(frozen=True)
@@ -55,10 +64,34 @@ class ScheduleManager:
         self.clock = clock
 
     def _validate(
-        self, definition: ScheduleDefinition, now: datetime, check_run_at: bool = True
+        self,
+        definition: ScheduleDefinition,
+        now: datetime,
+        check_run_at: bool = True,
+        current: ScheduleRecord | None = None,
     ) -> Any:
+        """Validate; an edit that keeps ``current``'s interval grid keeps its anchor."""
         queues = list(self.app.settings.broker.queues)
-        return validate(definition, self.app.registry, queues, now, check_run_at=check_run_at)
+        same_grid = current is not None and (definition.trigger, definition.interval_seconds) == (
+            current.trigger,
+            current.interval_seconds,
+        )
+        anchor = current.anchor if current is not None and same_grid else now
+        return validate(
+            definition,
+            self.app.registry,
+            queues,
+            now,
+            check_run_at=check_run_at,
+            anchor=anchor,
+        )
+
+    @staticmethod
+    def _next_fire(
+        definition: ScheduleDefinition, trigger: Trigger, now: datetime
+    ) -> datetime | None:
+        """The first fire not yet due to be sent: one inside its jitter window is kept."""
+        return next_nominal(trigger, definition.name, definition.jitter_seconds, now)
 
     # -- reads ------------------------------------------------------------------------
     def page(self, limit: int = 1000, offset: int = 0) -> list[ScheduleRecord]:
@@ -90,33 +123,35 @@ class ScheduleManager:
     ) -> ScheduleRecord:
         now = self.clock()
         definition, trigger = self._validate(definition, now)
-        return self.store.create(
-            definition, next_fire_at=trigger.next_after(now), now=now, by=by, reason=reason
-        )
+        next_fire = self._next_fire(definition, trigger, now)
+        return self.store.create(definition, next_fire_at=next_fire, now=now, by=by, reason=reason)
 
     def update(
         self, name: str, changes: dict[str, Any], by: str, reason: str | None = None
     ) -> ScheduleRecord:
         """Apply ``changes`` (field -> value) to the current definition; all or nothing."""
         now = self.clock()
-        current = self.store.get(name).definition()
-        unknown = set(changes) - set(ScheduleDefinition.__dataclass_fields__) | (
-            {"name"} & set(changes)
-        )
-        if unknown:
-            raise ScheduleError(
-                [
-                    {"field": f, "message": "cannot be changed" if f == "name" else "unknown field"}
-                    for f in sorted(unknown)
-                ]
-            )
+        record = self.store.get(name)
+        fields = set(ScheduleDefinition.__dataclass_fields__)
+        errors = [
+            {"field": f, "message": "cannot be changed" if f == "name" else "unknown field"}
+            for f in sorted(set(changes) - fields | ({"name"} & set(changes)))
+        ]
+        errors += [
+            {"field": f, "message": "must not be null"}
+            for f in sorted(changes)
+            if changes[f] is None and f in fields and f != "name" and f not in NULLABLE
+        ]
+        if errors:
+            raise ScheduleError(errors)
         # A one-off schedule whose time has passed can still be edited (e.g. paused or
         # renamed job arguments); only a new run_at must lie in the future.
         moved = bool({"run_at", "trigger"} & set(changes))
-        definition, trigger = self._validate(replace(current, **changes), now, moved)
-        return self.store.update(
-            definition, next_fire_at=trigger.next_after(now), now=now, by=by, reason=reason
+        definition, trigger = self._validate(
+            replace(record.definition(), **changes), now, moved, current=record
         )
+        next_fire = self._next_fire(definition, trigger, now)
+        return self.store.update(definition, next_fire_at=next_fire, now=now, by=by, reason=reason)
 
     def reset(self, name: str, by: str) -> ScheduleRecord:
         """Make a schedule declared in code follow its code definition again."""
@@ -124,13 +159,15 @@ class ScheduleManager:
         if declared is None:
             raise ScheduleNotFoundError(f"schedule {name!r} is not declared in code")
         now = self.clock()
-        definition, trigger = self._validate(ScheduleDefinition(**declared), now, False)
         try:
-            current = self.store.get(name)
+            current: ScheduleRecord | None = self.store.get(name)
         except ScheduleNotFoundError:
+            current = None
+        definition, trigger = self._validate(ScheduleDefinition(**declared), now, False, current)
+        if current is None:
             return self.store.create(
                 definition,
-                next_fire_at=trigger.next_after(now),
+                next_fire_at=self._next_fire(definition, trigger, now),
                 now=now,
                 by=by,
                 reason="reset to code",
@@ -139,7 +176,7 @@ class ScheduleManager:
         definition = replace(definition, enabled=current.enabled)
         return self.store.update(
             definition,
-            next_fire_at=trigger.next_after(now),
+            next_fire_at=self._next_fire(definition, trigger, now),
             now=now,
             by=by,
             reason="reset to code",
@@ -156,7 +193,7 @@ class ScheduleManager:
         """Resume from now: fires missed while paused are not caught up (a pause is deliberate)."""
         now = self.clock()
         record = self.store.get(name)
-        next_fire = record.build_trigger().next_after(now)
+        next_fire = next_nominal(record.build_trigger(), record.name, record.jitter_seconds, now)
         return self.store.set_enabled(
             name, True, next_fire_at=next_fire, now=now, by=by, reason=reason
         )
@@ -194,6 +231,15 @@ class ScheduleManager:
             raise ScheduleError([{"field": "start", "message": "give times with a UTC offset"}])
         if end < start:
             raise ScheduleError([{"field": "end", "message": "is before start"}])
+        if end > self.clock():
+            raise ScheduleError(
+                [
+                    {
+                        "field": "end",
+                        "message": "must not be in the future; the beat sends future fires",
+                    }
+                ]
+            )
         record = self.store.get(name)
         trigger = record.build_trigger()
         fires: list[datetime] = []

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from jobs.beat.definition import ScheduleDefinition, ScheduleError, validate
+from jobs.beat.definition import ScheduleDefinition, ScheduleError, next_nominal, validate
 from jobs.store.schedules import ScheduleNotFoundError, ScheduleStore
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def sync_code_schedules(app: Any, store: ScheduleStore, now: datetime) -> dict[s
         except ScheduleNotFoundError:
             store.create(
                 definition,
-                next_fire_at=trigger.next_after(now),
+                next_fire_at=next_nominal(trigger, definition.name, definition.jitter_seconds, now),
                 now=now,
                 by="code",
                 reason="declared in code",
@@ -55,7 +55,7 @@ def sync_code_schedules(app: Any, store: ScheduleStore, now: datetime) -> dict[s
         if definition != current.definition():
             store.update(
                 definition,
-                next_fire_at=trigger.next_after(now),
+                next_fire_at=next_nominal(trigger, definition.name, definition.jitter_seconds, now),
                 now=now,
                 by="code",
                 reason="code definition changed",

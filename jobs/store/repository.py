@@ -104,14 +104,24 @@ class RunStore:
     ) -> None:
         """Insert rows inside the caller's transaction (one statement per batch).
 
-        ``skip_existing`` leaves rows that already exist (a worker got there first) alone.
+        ``skip_existing``: a row that already exists (a worker got there first) keeps its
+        state and gains the schedule fields.
         """
         if new:
-            stmt = (
-                _insert(conn)(runs).on_conflict_do_nothing(index_elements=[runs.c.id])
-                if skip_existing
-                else runs.insert()
-            )
+            stmt: Any = runs.insert()
+            if skip_existing:
+                stmt = _insert(conn)(runs)
+                # The worker may have created the row first (it starts the job as soon as
+                # the broker has it): keep its state, add what only the sender knows.
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[runs.c.id],
+                    set_={
+                        "enqueued_at": stmt.excluded.enqueued_at,
+                        "schedule": stmt.excluded.schedule,
+                        "scheduled_for": stmt.excluded.scheduled_for,
+                        "published_at": stmt.excluded.published_at,
+                    },
+                )
             conn.execute(
                 stmt,
                 [
