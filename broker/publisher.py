@@ -198,7 +198,8 @@ class ConfirmingPublisher:
                 self.close()
                 refused.update(self._failed)  # refused outright: resending will not help
                 remaining = [
-                    m for m in remaining
+                    m
+                    for m in remaining
                     if m.message_id not in self._confirmed and m.message_id not in refused
                 ]
                 if attempt >= self._retry.max_retries:
