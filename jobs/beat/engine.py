@@ -38,6 +38,7 @@ from jobs.messages import task_message
 from jobs.store.repository import HELD, NewRun
 from jobs.store.schedules import FireUpdate, ScheduleRecord, ScheduleStore
 from jobs.store.tables import schedules as schedules_table
+from jobs.tasks import HARD_LIMIT_GRACE
 
 log = logging.getLogger(__name__)
 
@@ -265,13 +266,28 @@ class BeatEngine:
             trigger = self._trigger(row)
             if trigger is None:
                 continue
-            previous = states.get(row.last_run_id or "")
+            previous = self._still_running(row, states.get(row.last_run_id or ""), now)
             reason = None
             if row.overlap == "skip" and previous in UNFINISHED:
                 reason = f"overlap=skip: previous run {row.last_run_id} is {previous}"
             elif row.overlap == "buffer_one" and previous == "PENDING":
                 reason = f"overlap=buffer_one: previous run {row.last_run_id} is still queued"
             self._guarded(plan, row, self._decide_one, trigger, entry.nominal, reason, now)
+
+    def _still_running(
+        self, row: ScheduleRecord, last: tuple[str, datetime | None] | None, now: datetime
+    ) -> str | None:
+        """The previous run's state for the overlap policy. A run STARTED longer ago than
+        its job's hard time limit allows was lost with its worker: it no longer blocks."""
+        if last is None:
+            return None
+        state, started_at = last
+        task = self.app.tasks.get(row.job)
+        if state == "STARTED" and started_at is not None and task is not None:
+            limit = timedelta(seconds=task.policy.time_limit + HARD_LIMIT_GRACE + 60)
+            if started_at < now - limit:
+                return "LOST"
+        return state
 
     def _decide_one(
         self,

@@ -177,14 +177,16 @@ class ScheduleStore:
         with self.engine.connect() as conn:
             return [(n, v, bool(a), nf, j) for n, v, a, nf, j in conn.execute(query)]
 
-    def run_states(self, run_ids: Iterable[str]) -> dict[str, str]:
+    def run_states(self, run_ids: Iterable[str]) -> dict[str, tuple[str, datetime | None]]:
+        """(state, started_at) of each run."""
         ids = [i for i in run_ids if i]
-        out: dict[str, str] = {}
+        out: dict[str, tuple[str, datetime | None]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                rows = conn.execute(select(runs.c.id, runs.c.state).where(runs.c.id.in_(chunk)))
-                out.update((i, s) for i, s in rows)
+                query = select(runs.c.id, runs.c.state, runs.c.started_at)
+                rows = conn.execute(query.where(runs.c.id.in_(chunk)))
+                out.update((i, (s, at)) for i, s, at in rows)
         return out
 
     def fired_nominals(self, name: str, nominals: Sequence[datetime]) -> set[datetime]:

@@ -380,3 +380,20 @@ def test_a_duplicate_delivery_of_a_finished_run_is_not_started_again(world: Any)
     store.mark_succeeded("dup-1", 1, T0)
     assert store.mark_started(run, 1, "w", T0) is False
     assert store.get("dup-1").state == "SUCCESS"
+
+
+def test_overlap_skip_stops_waiting_for_a_run_lost_with_its_worker(world: Any) -> None:
+    from jobs.store.repository import NewRun
+
+    world.manager.create(every(100, overlap="skip"), by="test")
+    beat = world.engine(lookahead=0.0)
+    run_for(world, beat, 101, step=1.0)  # the 100 s fire is sent
+    first = world.recorder.sent[0][1].message_id
+    world.app.store.mark_started(NewRun(first, "add", "bk.default", {}), 1, "w", world.clock())
+    run_for(world, beat, 100, step=1.0)  # at 200 it is still STARTED: skipped
+    assert [r.state for r in world.app.store.list(schedule="s") if r.id != first] == ["SKIPPED"]
+    assert len(world.recorder.sent) == 1
+    # Started longer ago than the job's hard time limit (300 s + grace) allows: the run was
+    # lost with its worker and no longer blocks the schedule.
+    run_for(world, beat, 300, step=1.0)
+    assert len(world.recorder.sent) == 2
