@@ -11,10 +11,8 @@ import subprocess
 import time
 from urllib.parse import urlsplit
 
-import httpx
-
 from broker import health
-from broker.management import split_credentials
+from broker.management import ManagementClient, ManagementError
 from broker.settings import BrokerSettings
 
 INSTALL_HELP = """\
@@ -48,11 +46,14 @@ def _wait(predicate: object, seconds: float) -> bool:
 
 
 def management_up(settings: BrokerSettings) -> bool:
-    base, auth = split_credentials(settings.management_url)
+    client = ManagementClient(settings.management_url, timeout=2)
     try:
-        return httpx.get(f"{base}/api/overview", auth=auth, timeout=2).status_code == 200
-    except httpx.HTTPError:
+        client.overview()
+        return True
+    except ManagementError:
         return False
+    finally:
+        client.close()
 
 
 def ensure_rabbitmq(settings: BrokerSettings, say: object = print) -> None:

@@ -34,16 +34,3 @@ def queue_name(prefix: str, queue: str) -> str:
 def dead_letter_queue_name(prefix: str, queue: str) -> str:
     """The dead-letter queue that collects what its work queue gave up on."""
     return f"{prefix}.{queue}.dlq"
-
-
-def routing_key(queue: str) -> str:
-    """Routing key for a short queue name; the same key routes to its DLQ on the DLX."""
-    return queue
-
-
-def short_name(prefix: str, full_name: str) -> str | None:
-    """Inverse of :func:`queue_name`; ``None`` for names outside this prefix or DLQs."""
-    head = f"{prefix}."
-    if not full_name.startswith(head) or full_name.endswith(".dlq") or ".delay." in full_name:
-        return None
-    return full_name[len(head) :]

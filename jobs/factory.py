@@ -96,7 +96,6 @@ def create_celery_app(
         engine.dispose(close=False)
 
     worker_process_init.connect(_reset_engine_after_fork, weak=False)
-    app._beatkeeper_fork_hook = _reset_engine_after_fork
 
     routes = {}
     for spec in registry:

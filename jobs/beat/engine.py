@@ -488,6 +488,3 @@ class BeatEngine:
                 heapq.heappush(
                     self._heap, Entry(at, update.name, update.last_fire_at, update.version)
                 )
-
-    def backlog(self) -> int:
-        return len(self._heap) + len(self._direct)
