@@ -69,10 +69,10 @@ from sqlalchemy import Engine, func, select  # noqa: E402
 
 from broker import declare as broker_declare  # noqa: E402
 from broker.topology import Topology, describe  # noqa: E402
-from jobs.beat.definition import ScheduleDefinition  # noqa: E402
-from jobs.beat.manage import ScheduleManager  # noqa: E402
 from jobs.beat.scheduler import config_from_env  # noqa: E402
 from jobs.factory import create_celery_app  # noqa: E402
+from jobs.schedules.definition import ScheduleDefinition  # noqa: E402
+from jobs.services.schedules import ScheduleManager  # noqa: E402
 from jobs.settings import JobsSettings  # noqa: E402
 from jobs.store import make_engine  # noqa: E402
 from jobs.store.migrate import upgrade  # noqa: E402

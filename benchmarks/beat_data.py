@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, update
 
-from jobs.beat.triggers import CronTrigger
+from jobs.schedules.triggers import CronTrigger
 from jobs.store.tables import scheduler_state, schedules
 
 JOB = "runs_report"

@@ -23,7 +23,7 @@ from celery import Celery
 
 from broker.publisher import ConfirmingPublisher, PublishError
 from jobs.messages import task_message
-from jobs.store.repository import NewRun, utcnow
+from jobs.store.runs import NewRun, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -141,7 +141,7 @@ class JobRegistry:
     def schedule(self, name: str, job: str, **fields: Any) -> None:
         """Declare a schedule in code next to its job (synced into the store at beat start).
 
-        ``fields`` are those of :class:`jobs.beat.definition.ScheduleDefinition`, e.g.
+        ``fields`` are those of :class:`jobs.schedules.definition.ScheduleDefinition`, e.g.
         ``cron="0 3 * * *", timezone="Europe/Paris", kwargs={...}``.
         """
         if name in self._schedules:

@@ -14,7 +14,7 @@ from celery.worker.request import Request
 
 from jobs.policies import RetryPolicy
 from jobs.registry import JobSpec
-from jobs.store.repository import NewRun, RunStore, utcnow
+from jobs.store.runs import NewRun, RunStore, utcnow
 
 log = logging.getLogger(__name__)
 

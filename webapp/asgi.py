@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jobs.beat.manage import ScheduleManager
 from jobs.enqueue import Enqueuer
 from jobs.factory import create_celery_app
+from jobs.services.jobs import JobService
+from jobs.services.schedules import ScheduleManager
 from webapp.api import router
-from webapp.services import JobService
 from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
 

@@ -129,7 +129,7 @@ def enqueue(job: str, kwargs_json: str, queue: str | None) -> None:
     from jobs.enqueue import Enqueuer
     from jobs.factory import create_celery_app
     from jobs.registry import ArgumentsError, UnknownJobError
-    from webapp.services import JobService, UnknownQueueError
+    from jobs.services.jobs import JobService, UnknownQueueError
 
     try:
         kwargs = json.loads(kwargs_json)

@@ -23,7 +23,7 @@ def schedules() -> None:
 def _schedule_errors() -> Iterator[None]:
     """Invalid input: exit 2 with one ``error: FIELD: MESSAGE`` line per field; a missing
     or already existing schedule: exit 1. Nothing is stored in either case."""
-    from jobs.beat.manage import ScheduleError, ScheduleExistsError, ScheduleNotFoundError
+    from jobs.services.schedules import ScheduleError, ScheduleExistsError, ScheduleNotFoundError
 
     try:
         yield
@@ -36,8 +36,8 @@ def _schedule_errors() -> Iterator[None]:
 
 
 def _schedule_manager(enqueuer: Any = None, app: Any = None) -> Any:
-    from jobs.beat.manage import ScheduleManager
     from jobs.factory import create_celery_app
+    from jobs.services.schedules import ScheduleManager
 
     return ScheduleManager(app or create_celery_app(_jobs_settings()), enqueuer)
 
@@ -171,8 +171,8 @@ def schedules_show(name: str) -> None:
 @click.option("--paused", is_flag=True, help="create it paused")
 def schedules_create(name: str, paused: bool, by: str, reason: str | None, **options: Any) -> None:
     """Create schedule NAME: --job and one of --cron, --every or --at are required."""
-    from jobs.beat.definition import ScheduleDefinition
-    from jobs.beat.manage import ScheduleError
+    from jobs.schedules.definition import ScheduleDefinition
+    from jobs.services.schedules import ScheduleError
 
     with _schedule_errors():
         fields, errors = _schedule_changes(options)
@@ -196,7 +196,7 @@ def _next_fire(record: Any) -> str:
 @_schedule_options
 def schedules_edit(name: str, by: str, reason: str | None, **options: Any) -> None:
     """Change the given options of schedule NAME; the rest stay as they are."""
-    from jobs.beat.manage import ScheduleError
+    from jobs.services.schedules import ScheduleError
 
     manager = _schedule_manager()
     with _schedule_errors():
@@ -281,9 +281,9 @@ def schedules_backfill(name: str, start: str, end: str) -> None:
     """Send every fire of NAME in [START, END] that was never sent (at most 1000).
 
     Prints one run id per line; running it again sends nothing twice."""
-    from jobs.beat.manage import ScheduleError
     from jobs.enqueue import Enqueuer
     from jobs.factory import create_celery_app
+    from jobs.services.schedules import ScheduleError
 
     times: dict[str, datetime] = {}
     errors = []

@@ -1,1 +1,1 @@
-"""Pure scheduling maths for the beat: triggers, catch-up of missed fires and start jitter."""
+"""The running scheduler: the engine, the Celery scheduler class and the code-schedule sync."""

@@ -30,12 +30,12 @@ from sqlalchemy import select
 
 from broker.names import HOLD_SHARD_HEADER
 from broker.publisher import OutgoingMessage, PublishError
-from jobs.beat.catchup import missed_fires
-from jobs.beat.definition import expires_at, fire_time, run_id
-from jobs.beat.jitter import jitter_offset
-from jobs.beat.triggers import Trigger, TriggerError
 from jobs.messages import task_message
-from jobs.store.repository import HELD, NewRun
+from jobs.schedules.catchup import missed_fires
+from jobs.schedules.definition import expires_at, fire_time, run_id
+from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.triggers import Trigger, TriggerError
+from jobs.store.runs import HELD, NewRun
 from jobs.store.schedules import FireUpdate, ScheduleRecord, ScheduleStore
 from jobs.store.tables import schedules as schedules_table
 from jobs.tasks import HARD_LIMIT_GRACE

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from jobs.beat.definition import ScheduleDefinition, ScheduleError, next_nominal, validate
+from jobs.schedules.definition import ScheduleDefinition, ScheduleError, next_nominal, validate
 from jobs.store.schedules import ScheduleNotFoundError, ScheduleStore
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from jobs.beat.definition import ScheduleDefinition, build_trigger
-from jobs.beat.jitter import jitter_offset
-from jobs.beat.triggers import Trigger
-from jobs.store.repository import NewRun, RunStore
+from jobs.schedules.definition import ScheduleDefinition, build_trigger
+from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.triggers import Trigger
+from jobs.store.runs import NewRun, RunStore
 from jobs.store.tables import runs, scheduler_state, schedules
 
 

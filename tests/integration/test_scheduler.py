@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from broker.publisher import ConfirmingPublisher
 from jobs.beat.engine import BeatConfig, BeatEngine
-from jobs.store.repository import RunRecord
+from jobs.store.runs import RunRecord
 from jobs.store.schedules import ScheduleStore
 from tests.support.waiting import wait_for
 from webapp.asgi import create_app

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from jobs.store import RunStore, make_engine
 from jobs.store.migrate import upgrade
-from jobs.store.repository import NewRun
+from jobs.store.runs import NewRun
 from tests.conftest import POSTGRES_URL, unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

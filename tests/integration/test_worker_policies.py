@@ -9,7 +9,7 @@ import pytest
 from kombu import Connection
 
 from jobs.enqueue import Enqueuer
-from jobs.store.repository import RunRecord
+from jobs.store.runs import RunRecord
 from tests.support import testjobs
 from tests.support.waiting import wait_for
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from jobs.beat.jitter import jitter_offset
 from jobs.factory import create_celery_app, load_registry
+from jobs.schedules.jitter import jitter_offset
 from jobs.settings import JobsSettings
 from tests.conftest import settings_env
 from webapp.asgi import create_app

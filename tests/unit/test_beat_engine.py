@@ -12,10 +12,10 @@ import pytest
 
 from broker.publisher import OutgoingMessage, PublishError
 from broker.settings import BrokerSettings
-from jobs.beat.definition import ScheduleDefinition
 from jobs.beat.engine import BeatConfig, BeatEngine
-from jobs.beat.manage import ScheduleError, ScheduleManager
 from jobs.factory import create_celery_app, load_registry
+from jobs.schedules.definition import ScheduleDefinition
+from jobs.services.schedules import ScheduleError, ScheduleManager
 from jobs.settings import JobsSettings
 from tests.support import testjobs
 
@@ -372,7 +372,7 @@ def test_catch_up_all_sends_one_fire_for_a_schedule_that_must_not_overlap(world:
 
 
 def test_a_duplicate_delivery_of_a_finished_run_is_not_started_again(world: Any) -> None:
-    from jobs.store.repository import NewRun
+    from jobs.store.runs import NewRun
 
     store = world.app.store
     run = NewRun("dup-1", "add", "bk.default", {"x": 1})
@@ -383,7 +383,7 @@ def test_a_duplicate_delivery_of_a_finished_run_is_not_started_again(world: Any)
 
 
 def test_overlap_skip_stops_waiting_for_a_run_lost_with_its_worker(world: Any) -> None:
-    from jobs.store.repository import NewRun
+    from jobs.store.runs import NewRun
 
     world.manager.create(every(100, overlap="skip"), by="test")
     beat = world.engine(lookahead=0.0)

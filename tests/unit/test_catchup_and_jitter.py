@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.beat.catchup import missed_fires
-from jobs.beat.jitter import jitter_offset
-from jobs.beat.triggers import CronTrigger, IntervalTrigger, OnceTrigger
+from jobs.schedules.catchup import missed_fires
+from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger
 
 HOURLY = CronTrigger.parse("0 * * * *", "UTC")
 NOW = datetime(2026, 6, 1, 12, 30, tzinfo=UTC)
@@ -46,7 +46,7 @@ def test_jitter_is_the_same_for_the_same_name_and_pinned_across_releases() -> No
 
 
 def test_jitter_is_stable_across_processes_with_different_hash_seeds() -> None:
-    code = "from jobs.beat.jitter import jitter_offset; print(jitter_offset('cleanup', 3600))"
+    code = "from jobs.schedules.jitter import jitter_offset; print(jitter_offset('cleanup', 3600))"
     outputs = set()
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}

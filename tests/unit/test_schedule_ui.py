@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from jobs.beat.definition import ScheduleDefinition
-from jobs.beat.manage import ScheduleManager, ScheduleNotFoundError
 from jobs.factory import create_celery_app, load_registry
+from jobs.schedules.definition import ScheduleDefinition
+from jobs.services.schedules import ScheduleManager, ScheduleNotFoundError
 from jobs.settings import JobsSettings
 from tests.conftest import settings_env
 from webapp.asgi import create_app

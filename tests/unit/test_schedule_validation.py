@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from jobs.beat.definition import (
+from jobs.factory import load_registry
+from jobs.schedules.definition import (
     ScheduleDefinition,
     ScheduleError,
     fire_time,
     next_nominal,
     validate,
 )
-from jobs.beat.jitter import jitter_offset
-from jobs.beat.triggers import CronTrigger, IntervalTrigger, OnceTrigger
-from jobs.factory import load_registry
+from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 REGISTRY = load_registry("jobs.examples")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.beat.triggers import CronTrigger, IntervalTrigger, OnceTrigger, TriggerError
+from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger, TriggerError
 
 NEW_YORK = "America/New_York"
 SYDNEY = "Australia/Sydney"

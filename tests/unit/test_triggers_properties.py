@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from jobs.beat.triggers import CronTrigger, TriggerError
+from jobs.schedules.triggers import CronTrigger, TriggerError
 
 # Northern and southern hemispheres, a half-hour shift, and changes at local midnight (Santiago).
 ZONES = (

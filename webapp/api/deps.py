@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from webapp.services import JobService
+from jobs.services.jobs import JobService
 
 
 async def get_service(request: Request) -> JobService:

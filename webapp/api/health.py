@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
 
+from jobs.services.jobs import JobService
 from webapp.api.deps import get_service
 from webapp.api.schemas import HealthOut
-from webapp.services import JobService
 
 router = APIRouter(tags=["health"])
 

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 
+from jobs.services.jobs import ArgumentsError, JobService, UnknownJobError, UnknownQueueError
 from webapp.api.deps import get_service
 from webapp.api.schemas import EnqueuedOut, EnqueueIn, ErrorOut, JobOut
-from webapp.services import ArgumentsError, JobService, UnknownJobError, UnknownQueueError
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 Service = Annotated[JobService, Depends(get_service)]

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from jobs.services.jobs import JobService
 from jobs.store.tables import RUN_STATES
 from webapp.api.deps import get_service
 from webapp.api.schemas import ErrorOut, RunOut
-from webapp.services import JobService
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 Service = Annotated[JobService, Depends(get_service)]

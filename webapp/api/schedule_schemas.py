@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.beat.manage import ScheduleDetail
+from jobs.services.schedules import ScheduleDetail
 from jobs.store.schedules import ScheduleRecord
 from webapp.api.schemas import RunOut
 

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from jobs.beat.definition import ScheduleDefinition
-from jobs.beat.manage import (
+from jobs.enqueue import EnqueueError
+from jobs.schedules.definition import ScheduleDefinition
+from jobs.services.schedules import (
     ScheduleError,
     ScheduleExistsError,
     ScheduleManager,
     ScheduleNotFoundError,
 )
-from jobs.enqueue import EnqueueError
 from webapp.api.schedule_schemas import (
     BackfillIn,
     ChangeIn,

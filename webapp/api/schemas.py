@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.store.repository import RunRecord
+from jobs.store.runs import RunRecord
 
 
 class EnqueueIn(BaseModel):

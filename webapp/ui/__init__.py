@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Flask
 
-from jobs.beat.manage import ScheduleManager
-from webapp.services import JobService
+from jobs.services.jobs import JobService
+from jobs.services.schedules import ScheduleManager
 from webapp.settings import WebSettings
 
 

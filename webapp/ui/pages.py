@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from jobs.services.jobs import ArgumentsError, JobService, UnknownJobError, UnknownQueueError
 from jobs.store.tables import RUN_STATES
-from webapp.services import ArgumentsError, JobService, UnknownJobError, UnknownQueueError
 from webapp.ui.forms import csrf_ok, csrf_token, parse_form
 
 bp = Blueprint("pages", __name__)

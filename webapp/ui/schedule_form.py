@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jobs.beat.definition import ScheduleDefinition, ScheduleError, validate
+from jobs.schedules.definition import ScheduleDefinition, ScheduleError, validate
 
 WHOLE_NUMBER = re.compile(r"^[+-]?[0-9]+$")
 DEFAULTS: dict[str, Any] = {

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from jobs.beat.definition import CATCH_UP, OVERLAP, TRIGGERS, ScheduleDefinition
-from jobs.beat.manage import (
+from jobs.schedules.definition import CATCH_UP, OVERLAP, TRIGGERS, ScheduleDefinition
+from jobs.services.schedules import (
     ScheduleError,
     ScheduleExistsError,
     ScheduleManager,

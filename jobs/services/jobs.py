@@ -12,7 +12,7 @@ from celery import Celery
 from broker import health as broker_health
 from jobs.enqueue import Enqueuer
 from jobs.registry import ArgumentsError, JobSpec, UnknownJobError
-from jobs.store.repository import NewRun, RunRecord
+from jobs.store.runs import NewRun, RunRecord
 
 __all__ = [
     "ArgumentsError",

@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.beat.definition import (
+from jobs.enqueue import Enqueuer
+from jobs.schedules.definition import (
     ScheduleDefinition,
     ScheduleError,
     next_nominal,
     run_id,
     validate,
 )
-from jobs.beat.triggers import Trigger
-from jobs.enqueue import Enqueuer
-from jobs.store.repository import NewRun, RunRecord
+from jobs.schedules.triggers import Trigger
+from jobs.store.runs import NewRun, RunRecord
 from jobs.store.schedules import (
     ScheduleExistsError,
     ScheduleNotFoundError,

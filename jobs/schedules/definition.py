@@ -11,9 +11,9 @@ from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jobs.beat.jitter import jitter_offset
-from jobs.beat.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, TriggerError
 from jobs.registry import ArgumentsError, JobRegistry, UnknownJobError
+from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, TriggerError
 
 TriggerKind = Literal["cron", "interval", "once"]
 CatchUp = Literal["skip", "latest", "all"]

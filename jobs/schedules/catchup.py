@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from jobs.beat.triggers import Trigger
+from jobs.schedules.triggers import Trigger
 
 Policy = Literal["skip", "latest", "all"]
 _POLICIES = ("skip", "latest", "all")
