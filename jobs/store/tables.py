@@ -123,3 +123,27 @@ scheduler_state = Table(
     Column("key", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+# Leadership of the beat: one row per lease name. ``epoch`` grows by one at every change of
+# leader and is the fencing token: a fire is recorded only in a transaction that finds the
+# epoch its beat acquired (see jobs/store/lease.py).
+beat_lease = Table(
+    "beat_lease",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(200)),
+    Column("epoch", BigInteger, nullable=False),
+    Column("acquired_at", UTCDateTime),  # leader since
+    Column("renewed_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("evaluated_at", UTCDateTime),  # the last tick that evaluated schedules
+)
+
+# Rows the health check writes to prove the store takes writes (a SELECT 1 passes under a
+# held SQLite write lock).
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+)
