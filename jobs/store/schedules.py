@@ -59,6 +59,7 @@ class ScheduleRecord:
     fired_count: int
     skipped_count: int
     missed_count: int
+    grace_seconds: int | None = None
 
     def build_trigger(self) -> Trigger:
         return build_trigger(

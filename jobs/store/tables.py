@@ -114,6 +114,8 @@ schedules = Table(
     Column("fired_count", Integer, nullable=False),
     Column("skipped_count", Integer, nullable=False),
     Column("missed_count", Integer, nullable=False),
+    # Seconds past a due fire before the schedule counts as late; null: the default grace.
+    Column("grace_seconds", Integer),
     Index("ix_schedules_version", "version"),
 )
 
