@@ -22,14 +22,19 @@ from typing import Any
 from celery import Celery
 
 from broker.publisher import ConfirmingPublisher, PublishError
+from jobs.errors import Unavailable
 from jobs.messages import task_message
 from jobs.store.runs import NewRun, utcnow
 
 log = logging.getLogger(__name__)
 
 
-class EnqueueError(RuntimeError):
+class EnqueueError(Unavailable):
     """The broker did not confirm the message; nothing was stored."""
+
+    @property
+    def detail(self) -> str:
+        return f"not sent, nothing stored: {self}"
 
 
 @dataclass
@@ -98,8 +103,14 @@ class Enqueuer:
     def enqueue(
         self, job: str, kwargs: dict[str, Any], timeout: float = 30.0, **options: Any
     ) -> NewRun:
-        """Blocking form of :meth:`submit` for synchronous callers (Flask views, CLI)."""
-        return self.submit(job, kwargs, **options).result(timeout)
+        """Blocking form of :meth:`submit` for synchronous callers (Flask views, CLI).
+
+        Raises EnqueueError when the broker refused the run or did not confirm it in time.
+        """
+        try:
+            return self.submit(job, kwargs, **options).result(timeout)
+        except TimeoutError:
+            raise EnqueueError(f"the broker did not confirm within {timeout:g} s") from None
 
     # -- the thread ---------------------------------------------------------------
     def _publisher_for_thread(self) -> ConfirmingPublisher:
@@ -192,7 +203,7 @@ class Enqueuer:
         for request in unique:
             reason = failed.get(request.run.id)
             if reason:
-                request.future.set_exception(EnqueueError(f"not enqueued: {reason}"))
+                request.future.set_exception(EnqueueError(reason))
             else:
                 request.future.set_result(request.run)
 

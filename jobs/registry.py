@@ -14,20 +14,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from jobs.errors import Invalid, NotFound
 from jobs.policies import POLICY_FIELDS
 
 
-class ArgumentsError(ValueError):
+class ArgumentsError(Invalid):
     """Arguments that do not fit a job's parameters; ``errors`` name each field."""
 
     def __init__(self, job: str, errors: list[dict[str, str]]):
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        super().__init__(f"invalid arguments for job {job!r}: {detail}")
+        super().__init__(errors, f"invalid arguments for job {job!r}: {detail}")
         self.job = job
-        self.errors = errors
 
 
-class UnknownJobError(LookupError):
+class UnknownJobError(NotFound):
     def __init__(self, name: str, known: Sequence[str]):
         super().__init__(f"unknown job {name!r}; registered jobs: {', '.join(sorted(known))}")
         self.name = name

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from a2wsgi import WSGIMiddleware
 from celery import Celery
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,7 +20,8 @@ from jobs.enqueue import Enqueuer
 from jobs.factory import create_celery_app
 from jobs.services.jobs import JobService
 from jobs.services.schedules import ScheduleManager
-from webapp.api import router
+from webapp.api import errors, router
+from webapp.api.errors import error_response
 from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
 
@@ -64,10 +64,7 @@ class SameOriginAPI:
             if (path == "/api" or path.startswith("/api/")) and origin is not None:
                 own = origin_key(str(request.base_url))
                 if own is None or origin_key(origin) != own:
-                    refused = JSONResponse(
-                        status_code=403,
-                        content={"detail": "cross-origin request refused", "errors": []},
-                    )
+                    refused = error_response(403, "cross-origin request refused")
                     await refused(scope, receive, send)
                     return
         await self.app(scope, receive, send)
@@ -102,6 +99,7 @@ def create_app(settings: WebSettings | None = None, celery_app: Celery | None = 
     api.state.schedules = ScheduleManager(celery_app, enqueuer)
     api.state.settings = settings
     api.add_middleware(SameOriginAPI)
+    errors.install(api)
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")
     flask_app = create_flask_app(settings=settings, service=service, schedules=api.state.schedules)

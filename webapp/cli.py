@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from webapp.cli_common import _fail, _jobs_settings
+from webapp.cli_common import Commands, _fail, _jobs_settings
 
 PROCESS_COMMANDS = {
     "web": "{python} -m uvicorn --factory webapp.asgi:create_app --host {host} --port {port} "
@@ -22,7 +22,7 @@ PROCESS_COMMANDS = {
 }
 
 
-@click.group(help=__doc__)
+@click.group(cls=Commands, help=__doc__)
 def main() -> None:
     pass
 
@@ -128,8 +128,7 @@ def enqueue(job: str, kwargs_json: str, queue: str | None) -> None:
     """Validate, record and publish one run of JOB; prints the run id."""
     from jobs.enqueue import Enqueuer
     from jobs.factory import create_celery_app
-    from jobs.registry import ArgumentsError, UnknownJobError
-    from jobs.services.jobs import JobService, UnknownQueueError
+    from jobs.services.jobs import JobService
 
     try:
         kwargs = json.loads(kwargs_json)
@@ -141,10 +140,6 @@ def enqueue(job: str, kwargs_json: str, queue: str | None) -> None:
     enqueuer = Enqueuer(app)
     try:
         run = JobService(app, enqueuer).enqueue(job, (), kwargs, queue)
-    except (UnknownJobError, ArgumentsError, UnknownQueueError) as exc:
-        _fail(str(exc.args[0]) if isinstance(exc, UnknownJobError) else str(exc), 2)
-    except Exception as exc:  # noqa: BLE001
-        _fail(f"not enqueued, nothing stored: {exc}", 1)
     finally:
         enqueuer.stop()
     click.echo(run.id)

@@ -1,4 +1,4 @@
-"""Helpers shared by the ``beatkeeper`` commands."""
+"""Helpers shared by the ``beatkeeper`` commands, and errors to exit codes, once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,41 @@ import sys
 from typing import Any, NoReturn
 
 import click
+
+from jobs.errors import BeatkeeperError, Invalid
+from jobs.registry import UnknownJobError
+
+# Input that does not fit exits 2 (click's own usage errors do too); a job named on the
+# command line that does not exist is such input. Anything else refused exits 1.
+EXIT_CODES: tuple[tuple[type[BeatkeeperError], int], ...] = (
+    (Invalid, 2),
+    (UnknownJobError, 2),
+    (BeatkeeperError, 1),
+)
+
+
+def exit_code(exc: BeatkeeperError) -> int:
+    return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+
+
+def report(exc: BeatkeeperError) -> NoReturn:
+    """One ``error: FIELD: MESSAGE`` line per field (or ``error: DETAIL``), then exit."""
+    if exc.errors:
+        for error in exc.errors:
+            click.echo(f"error: {error['field']}: {error['message']}", err=True)
+    else:
+        click.echo(f"error: {exc.detail}", err=True)
+    sys.exit(exit_code(exc))
+
+
+class Commands(click.Group):
+    """A command group whose commands raise ``BeatkeeperError``s; they are reported here."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BeatkeeperError as exc:
+            report(exc)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

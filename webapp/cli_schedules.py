@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import click
 
-from webapp.cli_common import _fail, _jobs_settings
+from webapp.cli_common import Commands, _jobs_settings
 
 
-@click.group()
+@click.group(cls=Commands)
 def schedules() -> None:
     """Schedules: list, show, create, edit, pause, resume, delete, run now, backfill."""
-
-
-@contextmanager
-def _schedule_errors() -> Iterator[None]:
-    """Invalid input: exit 2 with one ``error: FIELD: MESSAGE`` line per field; a missing
-    or already existing schedule: exit 1. Nothing is stored in either case."""
-    from jobs.services.schedules import ScheduleError, ScheduleExistsError, ScheduleNotFoundError
-
-    try:
-        yield
-    except ScheduleError as exc:
-        for error in exc.errors:
-            click.echo(f"error: {error['field']}: {error['message']}", err=True)
-        sys.exit(2)
-    except (ScheduleNotFoundError, ScheduleExistsError) as exc:
-        _fail(str(exc), 1)
 
 
 def _schedule_manager(enqueuer: Any = None, app: Any = None) -> Any:
@@ -160,8 +142,7 @@ def schedules_show(name: str) -> None:
     """One schedule as JSON, with its next 10 fire times (its timezone and UTC) and last runs."""
     from webapp.api.schedule_schemas import ScheduleDetailOut
 
-    with _schedule_errors():
-        detail = _schedule_manager().detail(name)
+    detail = _schedule_manager().detail(name)
     click.echo(ScheduleDetailOut.of_detail(detail).model_dump_json(indent=2))
 
 
@@ -174,16 +155,15 @@ def schedules_create(name: str, paused: bool, by: str, reason: str | None, **opt
     from jobs.schedules.definition import ScheduleDefinition
     from jobs.services.schedules import ScheduleError
 
-    with _schedule_errors():
-        fields, errors = _schedule_changes(options)
-        if "job" not in fields:
-            errors.append({"field": "job", "message": "required (--job)"})
-        if not any(options[k] is not None for k in ("cron", "interval", "run_at")):
-            errors.append({"field": "trigger", "message": "give one of --cron, --every, --at"})
-        if errors:
-            raise ScheduleError(errors)
-        definition = ScheduleDefinition(name=name, enabled=not paused, **fields)
-        record = _schedule_manager().create(definition, by, reason)
+    fields, errors = _schedule_changes(options)
+    if "job" not in fields:
+        errors.append({"field": "job", "message": "required (--job)"})
+    if not any(options[k] is not None for k in ("cron", "interval", "run_at")):
+        errors.append({"field": "trigger", "message": "give one of --cron, --every, --at"})
+    if errors:
+        raise ScheduleError(errors)
+    definition = ScheduleDefinition(name=name, enabled=not paused, **fields)
+    record = _schedule_manager().create(definition, by, reason)
     click.echo(f"created {record.name}; next fire {_next_fire(record)}")
 
 
@@ -199,15 +179,14 @@ def schedules_edit(name: str, by: str, reason: str | None, **options: Any) -> No
     from jobs.services.schedules import ScheduleError
 
     manager = _schedule_manager()
-    with _schedule_errors():
-        current = manager.get(name)
-        changes, errors = _schedule_changes(options, current.timezone)
-        if errors:
-            raise ScheduleError(errors)
-        if not changes:
-            click.echo(f"nothing to change in {name}; give at least one option", err=True)
-            return
-        record = manager.update(name, changes, by, reason)
+    current = manager.get(name)
+    changes, errors = _schedule_changes(options, current.timezone)
+    if errors:
+        raise ScheduleError(errors)
+    if not changes:
+        click.echo(f"nothing to change in {name}; give at least one option", err=True)
+        return
+    record = manager.update(name, changes, by, reason)
     click.echo(f"saved {record.name} (version {record.version}); next fire {_next_fire(record)}")
 
 
@@ -217,8 +196,7 @@ def schedules_edit(name: str, by: str, reason: str | None, **options: Any) -> No
 @click.option("--reason", default=None, help="why (kept with the schedule)")
 def schedules_pause(name: str, by: str, reason: str | None) -> None:
     """Stop NAME from firing; fires already handed to the broker ahead of time are cancelled."""
-    with _schedule_errors():
-        _schedule_manager().pause(name, by, reason)
+    _schedule_manager().pause(name, by, reason)
     click.echo(f"paused {name}")
 
 
@@ -228,8 +206,7 @@ def schedules_pause(name: str, by: str, reason: str | None) -> None:
 @click.option("--reason", default=None, help="why (kept with the schedule)")
 def schedules_resume(name: str, by: str, reason: str | None) -> None:
     """Resume NAME from now: fires missed while it was paused are not sent."""
-    with _schedule_errors():
-        record = _schedule_manager().resume(name, by, reason)
+    record = _schedule_manager().resume(name, by, reason)
     click.echo(f"resumed {name}; next fire {_next_fire(record)}")
 
 
@@ -239,8 +216,7 @@ def schedules_resume(name: str, by: str, reason: str | None) -> None:
 @click.option("--reason", default=None, help="why")
 def schedules_delete(name: str, by: str, reason: str | None) -> None:
     """Delete NAME; its runs stay in the history."""
-    with _schedule_errors():
-        _schedule_manager().delete(name, by, reason)
+    _schedule_manager().delete(name, by, reason)
     click.echo(f"deleted {name}")
 
 
@@ -249,8 +225,7 @@ def schedules_delete(name: str, by: str, reason: str | None) -> None:
 @click.option("--by", default="cli", show_default=True, help="who makes the change")
 def schedules_reset(name: str, by: str) -> None:
     """Make NAME, declared in code, follow its code definition again (undoes runtime edits)."""
-    with _schedule_errors():
-        record = _schedule_manager().reset(name, by)
+    record = _schedule_manager().reset(name, by)
     click.echo(f"reset {name} to its code definition; next fire {_next_fire(record)}")
 
 
@@ -264,10 +239,7 @@ def schedules_run(name: str) -> None:
     app = create_celery_app(_jobs_settings())
     enqueuer = Enqueuer(app)
     try:
-        with _schedule_errors():
-            run = _schedule_manager(enqueuer, app).run_now(name)
-    except (RuntimeError, TimeoutError) as exc:  # EnqueueError: broker refused or unreachable
-        _fail(f"not sent, nothing stored: {exc}", 1)
+        run = _schedule_manager(enqueuer, app).run_now(name)
     finally:
         enqueuer.stop()
     click.echo(run.id)
@@ -298,12 +270,9 @@ def schedules_backfill(name: str, start: str, end: str) -> None:
     app = create_celery_app(_jobs_settings())
     enqueuer = Enqueuer(app)
     try:
-        with _schedule_errors():
-            if errors:
-                raise ScheduleError(errors)
-            sent = _schedule_manager(enqueuer, app).backfill(name, times["start"], times["end"])
-    except (RuntimeError, TimeoutError) as exc:
-        _fail(f"backfill stopped: {exc}; fires already sent stay sent, run it again", 1)
+        if errors:
+            raise ScheduleError(errors)
+        sent = _schedule_manager(enqueuer, app).backfill(name, times["start"], times["end"])
     finally:
         enqueuer.stop()
     for new_run in sent:

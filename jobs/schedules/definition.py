@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jobs.errors import Invalid
 from jobs.registry import ArgumentsError, JobRegistry, UnknownJobError
 from jobs.schedules.jitter import jitter_offset
 from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, TriggerError
@@ -31,12 +32,12 @@ MAX_CATCH_UP_WINDOW_SECONDS = 31_622_400  # 366 days
 RUN_AT_YEARS = (1970, 9000)
 
 
-class ScheduleError(ValueError):
+class ScheduleError(Invalid):
     """Invalid schedule input; ``errors`` names every offending field."""
 
-    def __init__(self, errors: list[dict[str, str]]):
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
-        self.errors = errors
+    @property
+    def detail(self) -> str:
+        return f"invalid schedule: {self}"
 
 
 @dataclass(frozen=True)

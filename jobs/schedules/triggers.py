@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jobs.errors import Invalid
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SECOND = timedelta(seconds=1)
@@ -48,11 +50,11 @@ _NAMES = {
 }
 
 
-class TriggerError(ValueError):
+class TriggerError(Invalid):
     """A schedule that cannot be built; ``field`` names the offending input."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__([{"field": field, "message": message}])
         self.field = field
         self.message = message
 

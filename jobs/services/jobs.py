@@ -11,20 +11,30 @@ from celery import Celery
 
 from broker import health as broker_health
 from jobs.enqueue import Enqueuer
+from jobs.errors import Invalid, NotFound
 from jobs.registry import ArgumentsError, JobSpec, UnknownJobError
 from jobs.store.runs import NewRun, RunRecord
+from jobs.store.tables import RUN_STATES
 
 __all__ = [
     "ArgumentsError",
     "JobService",
     "JobView",
+    "RunNotFoundError",
     "UnknownJobError",
     "UnknownQueueError",
 ]
 
 
-class UnknownQueueError(ValueError):
+class RunNotFoundError(NotFound):
     pass
+
+
+class UnknownQueueError(Invalid):
+    """A queue name that is not part of the topology (reported on the ``queue`` field)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([{"field": "queue", "message": message}], message)
 
 
 @dataclass(frozen=True)
@@ -101,12 +111,20 @@ class JobService:
         job, values, full_queue = self.prepare(name, args, kwargs, queue)
         return await asyncio.wrap_future(self.enqueuer.submit(job, values, queue=full_queue))
 
-    def run(self, run_id: str) -> RunRecord | None:
-        return self.store.get(run_id)
+    def run(self, run_id: str) -> RunRecord:
+        record = self.store.get(run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run {run_id!r}")
+        return record
 
     def runs(
         self, job: str | None = None, state: str | None = None, limit: int = 50
     ) -> list[RunRecord]:
+        if state is not None and state not in RUN_STATES:
+            raise Invalid(
+                [{"field": "state", "message": "unknown state"}],
+                f"unknown state {state!r}; one of {', '.join(RUN_STATES)}",
+            )
         return self.store.list(job=job, state=state, limit=limit)
 
     def health(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.enqueue import Enqueuer
+from jobs.enqueue import EnqueueError, Enqueuer
 from jobs.schedules.definition import (
     ScheduleDefinition,
     ScheduleError,
@@ -34,6 +34,16 @@ __all__ = [
 ]
 
 MAX_BACKFILL = 1000
+
+
+class BackfillStopped(EnqueueError):
+    """The broker refused part of a backfill: the fires it confirmed stay sent."""
+
+    @property
+    def detail(self) -> str:
+        return f"backfill stopped: {self}; fires already sent stay sent, run it again for the rest"
+
+
 # Fields a PATCH may set to null; every other definition field needs a value.
 NULLABLE = frozenset({"cron", "interval_seconds", "run_at", "queue", "priority", "expires_seconds"})
 
@@ -204,7 +214,7 @@ class ScheduleManager:
     # -- sending ----------------------------------------------------------------------
     def _enqueuer(self) -> Enqueuer:
         if self.enqueuer is None:
-            raise RuntimeError("this ScheduleManager has no enqueuer; it cannot send runs")
+            raise EnqueueError("this ScheduleManager has no enqueuer; it cannot send runs")
         return self.enqueuer
 
     def _queue(self, record: ScheduleRecord) -> str | None:
@@ -264,4 +274,7 @@ class ScheduleManager:
             for t in fires
             if t not in done
         ]
-        return [f.result(60) for f in futures]
+        try:
+            return [f.result(60) for f in futures]
+        except (EnqueueError, TimeoutError) as exc:
+            raise BackfillStopped(str(exc) or "the broker did not confirm in time") from exc

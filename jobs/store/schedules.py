@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jobs.errors import Conflict, NotFound
 from jobs.schedules.definition import ScheduleDefinition, build_trigger
 from jobs.schedules.jitter import jitter_offset
 from jobs.schedules.triggers import Trigger
@@ -17,11 +18,11 @@ from jobs.store.runs import NewRun, RunStore
 from jobs.store.tables import runs, scheduler_state, schedules
 
 
-class ScheduleExistsError(ValueError):
+class ScheduleExistsError(Conflict, ValueError):
     pass
 
 
-class ScheduleNotFoundError(LookupError):
+class ScheduleNotFoundError(NotFound):
     pass
 
 

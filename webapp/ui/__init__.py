@@ -41,7 +41,9 @@ def create_app(
     app.extensions["beatkeeper"] = service
     app.extensions["beatkeeper_schedules"] = schedules
 
-    from webapp.ui import pages, schedule_pages
+    from webapp.ui import errors, pages, schedule_pages
+
+    errors.install(app)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(schedule_pages.bp)

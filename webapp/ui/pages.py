@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from jobs.services.jobs import ArgumentsError, JobService, UnknownJobError, UnknownQueueError
+from jobs.errors import FieldError
+from jobs.services.jobs import JobService, JobView
 from jobs.store.tables import RUN_STATES
+from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok, csrf_token, parse_form
 
 bp = Blueprint("pages", __name__)
@@ -35,39 +38,32 @@ def jobs() -> str:
     return render_template("jobs.html", jobs=service().jobs(), runs=service().runs(limit=20))
 
 
-@bp.route("/jobs/<name>", methods=["GET", "POST"])
-def job(name: str) -> str | Response | tuple[str, int]:
-    try:
-        view = service().job(name)
-    except UnknownJobError:
-        abort(404, f"unknown job {name!r}")
-    errors: list[dict[str, str]] = []
-    form: dict[str, str] = {}
-    if request.method == "POST":
-        form = request.form.to_dict()
-        if not csrf_ok(form.get("csrf")):
-            abort(400, "missing or stale form token; reload the page and submit again")
-        queue = form.get("queue") or None
-        try:
-            run = service().enqueue(name, (), parse_form(view.parameters, form), queue)
-        except ArgumentsError as exc:
-            errors = exc.errors
-        except UnknownQueueError as exc:
-            errors = [{"field": "queue", "message": str(exc)}]
-        except Exception as exc:  # noqa: BLE001 - broker refused or unreachable: nothing stored
-            errors = [{"field": "broker", "message": f"not enqueued, nothing stored: {exc}"}]
-        else:
-            return redirect(url_for("pages.run", run_id=run.id))
-    queues = service().app.settings.broker.queues
+def _job_page(
+    view: JobView, form: Mapping[str, str], errors: Sequence[FieldError] = (), status: int = 200
+) -> tuple[str, int]:
     page = render_template(
         "job.html",
         job=view,
         errors=errors,
         form=form,
-        queues=queues,
-        runs=service().runs(job=name, limit=20),
+        queues=service().app.settings.broker.queues,
+        runs=service().runs(job=view.name, limit=20),
     )
-    return (page, 422) if errors else page
+    return page, status
+
+
+@bp.route("/jobs/<name>", methods=["GET", "POST"])
+def job(name: str) -> tuple[str, int] | Response:
+    view = service().job(name)
+    if request.method == "GET":
+        return _job_page(view, {})
+    form = request.form.to_dict()
+    if not csrf_ok(form.get("csrf")):
+        abort(400, "missing or stale form token; reload the page and submit again")
+    show_errors_with(lambda errors, status: _job_page(view, form, errors, status))
+    queue = form.get("queue") or None
+    run = service().enqueue(name, (), parse_form(view.parameters, form), queue)
+    return redirect(url_for("pages.run", run_id=run.id))
 
 
 @bp.get("/runs")
@@ -87,7 +83,4 @@ def runs() -> str:
 
 @bp.get("/runs/<run_id>")
 def run(run_id: str) -> str:
-    record = service().run(run_id)
-    if record is None:
-        abort(404, f"no run {run_id!r}")
-    return render_template("run.html", run=record)
+    return render_template("run.html", run=service().run(run_id))

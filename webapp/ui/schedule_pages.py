@@ -18,13 +18,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from werkzeug.wrappers import Response
 
 from jobs.schedules.definition import CATCH_UP, OVERLAP, TRIGGERS, ScheduleDefinition
-from jobs.services.schedules import (
-    ScheduleError,
-    ScheduleExistsError,
-    ScheduleManager,
-    ScheduleNotFoundError,
-)
+from jobs.services.schedules import ScheduleError, ScheduleManager
 from jobs.store.schedules import ScheduleRecord
+from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok
 from webapp.ui.schedule_form import (
     DEFAULTS,
@@ -56,13 +52,6 @@ def _posted_form() -> dict[str, str]:
     if not csrf_ok(form.get("csrf")):
         abort(400, "missing or stale form token; reload the page and submit again")
     return form
-
-
-def _record(name: str) -> ScheduleRecord:
-    try:
-        return manager().get(name)
-    except ScheduleNotFoundError:
-        abort(404, f"no schedule {name!r}")
 
 
 # -- template helpers ------------------------------------------------------------------------
@@ -149,10 +138,7 @@ def _form_page(
 def _detail_page(
     name: str, errors: ErrorsIn = (), status: int = 200, backfill: Mapping[str, str] | None = None
 ) -> tuple[str, int]:
-    try:
-        detail = manager().detail(name)
-    except ScheduleNotFoundError:
-        abort(404, f"no schedule {name!r}")
+    detail = manager().detail(name)
     page = render_template(
         "schedule.html",
         s=detail.schedule,
@@ -183,36 +169,28 @@ def new() -> Page:
     if request.method == "GET":
         return _form_page(None, {**NEW_FORM, "job": request.args.get("job", "")})
     form = _posted_form()
+    show_errors_with(lambda errors, status: _form_page(None, form, errors, status))
     parsed = parse_schedule_form(form)
     definition = ScheduleDefinition(name=form.get("name", "").strip(), **parsed.values)
-    try:
-        if parsed.errors:
-            raise ScheduleError(parsed.errors + other_errors(definition, parsed, manager()))
-        record = manager().create(definition, parsed.by, parsed.reason)
-    except ScheduleExistsError as exc:
-        return _form_page(None, form, [{"field": "name", "message": str(exc)}], 409)
-    except ScheduleError as exc:
-        return _form_page(None, form, exc.errors, 422)
+    if parsed.errors:
+        raise ScheduleError(parsed.errors + other_errors(definition, parsed, manager()))
+    record = manager().create(definition, parsed.by, parsed.reason)
     flash(f"Created schedule {record.name}.")
     return redirect(url_for(".detail", name=record.name))
 
 
 @bp.route("/schedules/<name>/edit", methods=["GET", "POST"])
 def edit(name: str) -> Page:
-    record = _record(name)
+    current = manager().get(name)
     if request.method == "GET":
-        return _form_page(record, form_of(record))
+        return _form_page(current, form_of(current))
     form = _posted_form()
+    show_errors_with(lambda errors, status: _form_page(current, form, errors, status))
     parsed = parse_schedule_form(form)
-    try:
-        if parsed.errors:
-            definition = replace(record.definition(), **parsed.values)
-            raise ScheduleError(parsed.errors + other_errors(definition, parsed, manager()))
-        record = manager().update(name, parsed.values, parsed.by, parsed.reason)
-    except ScheduleNotFoundError:
-        abort(404, f"no schedule {name!r}")
-    except ScheduleError as exc:
-        return _form_page(record, form, exc.errors, 422)
+    if parsed.errors:
+        definition = replace(current.definition(), **parsed.values)
+        raise ScheduleError(parsed.errors + other_errors(definition, parsed, manager()))
+    record = manager().update(name, parsed.values, parsed.by, parsed.reason)
     flash(f"Saved schedule {name} (version {record.version}).")
     return redirect(url_for(".detail", name=name))
 
@@ -234,10 +212,7 @@ def _change(name: str, action: str) -> Page:
         "resume": m.resume,
         "delete": m.delete,
     }
-    try:
-        actions[action](name, parsed.by, parsed.reason)
-    except ScheduleNotFoundError:
-        abort(404, f"no schedule {name!r}")
+    actions[action](name, parsed.by, parsed.reason)
     done = {"pause": "Paused", "resume": "Resumed", "delete": "Deleted"}[action]
     flash(f"{done} schedule {name}.")
     if action == "delete":
@@ -264,13 +239,8 @@ def delete(name: str) -> Page:
 @bp.post("/schedules/<name>/run")
 def run_now(name: str) -> Page:
     _posted_form()
-    try:
-        run = manager().run_now(name)
-    except ScheduleNotFoundError:
-        abort(404, f"no schedule {name!r}")
-    except (RuntimeError, TimeoutError) as exc:  # EnqueueError: the broker refused or is down
-        errors = [{"field": "broker", "message": f"not sent, nothing stored: {exc}"}]
-        return _detail_page(name, errors, 503)
+    show_errors_with(lambda errors, status: _detail_page(name, errors, status))
+    run = manager().run_now(name)
     return redirect(url_for("pages.run", run_id=run.id))
 
 
@@ -278,22 +248,14 @@ def run_now(name: str) -> Page:
 def backfill(name: str) -> Page:
     """Send every fire in [start, end] that was never sent; again sends only what is missing."""
     form = _posted_form()
+    show_errors_with(lambda errors, status: _detail_page(name, errors, status, form))
     errors: Errors = []
     start = parse_instant(form, "start", errors)
     end = parse_instant(form, "end", errors)
-    try:
-        if errors or start is None or end is None:
-            raise ScheduleError(errors)
-        sent = manager().backfill(name, start, end)
-    except ScheduleNotFoundError:
-        abort(404, f"no schedule {name!r}")
-    except ScheduleError as exc:
-        return _detail_page(name, exc.errors, 422, form)
-    except (RuntimeError, TimeoutError) as exc:
-        message = (
-            f"backfill stopped: {exc}; fires already sent stay sent, run it again for the rest"
-        )
-        return _detail_page(name, [{"field": "broker", "message": message}], 503, form)
+    if errors or start is None or end is None:
+        manager().get(name)  # an unknown schedule is a 404 before its times are judged
+        raise ScheduleError(errors)
+    sent = manager().backfill(name, start, end)
     fires = "fire" if len(sent) == 1 else "fires"
     flash(f"Backfill {start.isoformat()} → {end.isoformat()}: sent {len(sent)} {fires}.")
     return redirect(url_for(".detail", name=name))

@@ -1,0 +1,59 @@
+"""Errors to pages, once: views raise ``BeatkeeperError``s; this module shows them.
+
+A view that can show errors beside its form names how with :func:`show_errors_with`; the
+handler then re-renders that page with one message per field and the error's status
+(NotFound 404, Conflict 409, Invalid 422, Unavailable 503). Without one, the message is
+flashed on the page the request came from. A missing thing is the 404 page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from flask import Flask, flash, g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import NotFound as NotFoundPage
+
+from jobs.errors import BeatkeeperError, Conflict, FieldError, Invalid, NotFound, Unavailable
+
+STATUS: tuple[tuple[type[BeatkeeperError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (Invalid, 422),
+    (Unavailable, 503),
+)
+# The form field an error without field errors is shown against.
+FIELD: tuple[tuple[type[BeatkeeperError], str], ...] = ((Unavailable, "broker"), (Conflict, "name"))
+Render = Callable[[Sequence[FieldError], int], ResponseReturnValue]
+
+
+def status_of(exc: BeatkeeperError) -> int:
+    return next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
+
+
+def messages(exc: BeatkeeperError) -> list[FieldError]:
+    """One message per field; an error about no field in particular gets one line."""
+    if exc.errors:
+        return exc.errors
+    field = next((name for kind, name in FIELD if isinstance(exc, kind)), "request")
+    return [{"field": field, "message": exc.detail}]
+
+
+def show_errors_with(render: Render) -> None:
+    """Errors raised later in this request are shown by ``render(errors, status)``."""
+    g.render_errors = render
+
+
+def _handle(exc: BeatkeeperError) -> ResponseReturnValue:
+    if isinstance(exc, NotFound):
+        return NotFoundPage(exc.detail)
+    render: Render | None = g.get("render_errors")
+    if render is not None:
+        return render(messages(exc), status_of(exc))
+    for error in messages(exc):
+        flash(f"{error['field']}: {error['message']}", "error")
+    return redirect(request.referrer or url_for("pages.jobs"))
+
+
+def install(app: Flask) -> None:
+    app.register_error_handler(BeatkeeperError, _handle)
