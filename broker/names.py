@@ -15,6 +15,10 @@ def dead_letter_exchange_name(prefix: str) -> str:
 
 HOLD_SHARD_HEADER = "beatkeeper-hold-shard"
 
+# A message Beatkeeper itself rejects to a dead-letter queue (e.g. ``poison``: the worker
+# cannot run it) names its reason in this AMQP header; RabbitMQ's own reasons are in x-death.
+REASON_HEADER = "x-beatkeeper-reason"
+
 
 def hold_exchange_name(prefix: str) -> str:
     """Where the beat publishes fires ahead of their time (see :func:`hold_queue_name`)."""

@@ -189,6 +189,9 @@ class RunStore:
                         "next_retry_at": None,
                         "worker": worker,
                         "reason": None,
+                        # A re-driven run may start before the re-drive updates its row.
+                        "dead_lettered": False,
+                        "finished_at": None,
                     },
                     where=runs.c.state.notin_(NOT_RUNNABLE),
                 )
@@ -295,6 +298,27 @@ class RunStore:
                     runtime_ms=self._runtime(conn, run_id, at),
                 )
             )
+
+    def mark_redriven(self, run_id: str, state: str, attempts: int, at: datetime) -> bool:
+        """A dead-lettered run was published to its work queue again: PENDING once more.
+
+        Only if the row is still as it was read (``state``, ``attempts``): a worker that
+        already started the re-driven message has the newer word. Returns whether it changed.
+        """
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.state == state, runs.c.attempts == attempts)
+                .values(
+                    state="PENDING",
+                    dead_lettered=False,
+                    finished_at=None,
+                    next_retry_at=None,
+                    published_at=at,
+                    reason="re-driven from the dead-letter queue",
+                )
+            )
+            return bool(result.rowcount)
 
     def delete_finished_before(self, cutoff: datetime) -> int:
         """Delete finished runs enqueued before ``cutoff``; returns how many."""

@@ -64,3 +64,22 @@ def add(x: int, y: int = 0) -> int:
 def sleep_for(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+_released: set[str] = set()
+
+
+def release(key: str) -> None:
+    """From now on ``fails_until_released(key)`` succeeds."""
+    with _lock:
+        _released.add(key)
+
+
+@registry.job(max_retries=0, jitter=False)
+def fails_until_released(key: str) -> dict[str, int]:
+    """Dead-lettered at its first failure; succeeds once the test has called ``release``."""
+    with _lock:
+        _calls[key] += 1
+        if key not in _released:
+            raise Permanent(f"{key} is not released yet")
+        return {"calls": _calls[key]}
