@@ -1,7 +1,10 @@
-"""The beat's core: which fires are due, what to send, and the bookkeeping.
+"""The beat's core: which fires are due, what to send, and when.
 
-It has no loop and no clock of its own: ``tick()`` does what is due at ``clock()`` and
-returns how long to sleep, so tests drive it with a fake clock and a recording sink.
+It has no loop and no clocks of its own: ``tick()`` does what is due at ``clock()`` (wall
+clock, for fire times) and paces its polls by ``monotonic()``; it returns how long to sleep,
+so tests drive it with fake clocks and a recording sink. Planning is pure
+(``jobs.beat.planning``); recording and sending is one transaction in the store
+(``jobs.store.fires``), fenced by the beat's lease when one is given.
 
 Cost per tick is proportional to what is due, not to the number of schedules: a heap
 holds one (fire time, name) entry per active schedule; changes are found through the
@@ -12,6 +15,11 @@ early into a hold queue whose per-message TTL releases them at their time, so a 
 thousands of fires due in the same second is on time however long building them takes.
 If such a schedule changes meanwhile, the early fire is cancelled in the run store and
 the worker acks it without running it. Other schedules are decided at their time.
+
+Failures leave the schedule in memory: a failed store read or commit, or a broker that takes
+none of a batch, puts the fires back and raises (:class:`BrokerDownError`, SQLAlchemy's
+errors, :class:`FencedOutError`) for the runner to back off; :meth:`BeatEngine.recover`
+then applies each schedule's catch-up policy to what fell due meanwhile.
 """
 
 from __future__ import annotations
@@ -21,30 +29,38 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from broker.names import HOLD_SHARD_HEADER
-from broker.publisher import OutgoingMessage, PublishError
+from broker.publisher import RETRYABLE, OutgoingMessage, PublishError
+from jobs.beat.planning import (
+    Entry,
+    Plan,
+    PlannedFire,
+    Planner,
+    overlap_reason,
+    previous_state,
+)
 from jobs.messages import task_message
-from jobs.schedules.catchup import missed_fires
-from jobs.schedules.definition import expires_at, fire_time, run_id
-from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.definition import fire_time
 from jobs.schedules.triggers import Trigger, TriggerError
-from jobs.store.runs import HELD, NewRun
-from jobs.store.schedules import FireUpdate, ScheduleRecord, ScheduleStore
-from jobs.store.tables import schedules as schedules_table
+from jobs.store.fires import Guard
+from jobs.store.runs import NewRun
+from jobs.store.schedules import ScheduleRecord, ScheduleStore
 from jobs.tasks import HARD_LIMIT_GRACE
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+Monotonic = Callable[[], float]
 Sink = Callable[[Sequence[OutgoingMessage]], None]
-UNFINISHED = ("PENDING", "STARTED", "RETRY")
+
+
+class BrokerDownError(RuntimeError):
+    """The broker took none of a batch; its fires were put back."""
 
 
 def utcnow() -> datetime:
@@ -59,28 +75,7 @@ class BeatConfig:
     poll_interval: float = 0.5  # how often the change counter is read
     max_batch: int = 1000  # fires per transaction and publish
     min_hold: float = 0.2  # a fire closer than this is sent directly at its time
-    late_grace: float = 2.0  # at start, a next fire older than this was missed
-
-
-@dataclass(order=True)
-class Entry:
-    fire_at: datetime
-    name: str
-    nominal: datetime = field(compare=False)
-    version: int = field(compare=False)
-
-    @classmethod
-    def of(cls, name: str, nominal: datetime, jitter_seconds: int, version: int) -> Entry:
-        """The heap entry of a nominal fire: ordered by when it is actually sent."""
-        return cls(fire_time(name, nominal, jitter_seconds), name, nominal, version)
-
-
-@dataclass
-class _Plan:
-    fires: list[tuple[NewRun, OutgoingMessage]] = field(default_factory=list)
-    skips: list[tuple[NewRun, str]] = field(default_factory=list)
-    updates: list[FireUpdate] = field(default_factory=list)
-    follow: list[Entry] = field(default_factory=list)
+    late_grace: float = 2.0  # a fire older than this was missed: its catch-up policy decides
 
 
 class BeatEngine:
@@ -91,13 +86,18 @@ class BeatEngine:
         sink: Sink,
         *,
         clock: Clock = utcnow,
+        monotonic: Monotonic = time.monotonic,
         config: BeatConfig | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.app = app
         self.schedules = schedules
         self.sink = sink
         self.clock = clock
+        self.monotonic = monotonic
         self.config = config or BeatConfig()
+        self.guard = guard  # the lease's fence, checked in every transaction that sends
+        self.planner = Planner(self._queue_of, self.config.late_grace)
         self.stats: Counter[str] = Counter()
         self._heap: list[Entry] = []
         self._direct: list[Entry] = []  # fires that must be decided and sent at their time
@@ -109,7 +109,7 @@ class BeatEngine:
         self._shards = itertools.cycle(range(len(app.topology.hold_queues)))
         self._catch_up_retry: list[str] = []
 
-    # -- start-up ------------------------------------------------------------------------
+    # -- start-up and recovery ---------------------------------------------------------------
     def start(self) -> None:
         """Load every active schedule (name and next fire only) and catch up what was missed."""
         self._seen = self.schedules.current_version()  # first: later changes reach _poll
@@ -126,82 +126,83 @@ class BeatEngine:
         # A previous beat may have left fires in the hold queue due up to this far ahead;
         # earlier fires placed behind them would wait for them, so they go direct instead.
         self._hold_watermark = now + timedelta(seconds=self.config.lookahead)
-        for start in range(0, len(overdue), self.config.max_batch):
-            self._catch_up(overdue[start : start + self.config.max_batch], now)
+        self._catch_up_retry.extend(overdue)
+        self._run_catch_up(now)
         self.stats["loaded"] = len(self._live)
 
-    def _catch_up(self, names: Sequence[str], now: datetime) -> None:
-        plan = _Plan()
-        for row in self.schedules.load_many(names).values():
-            trigger = self._trigger(row)
-            if trigger is not None and row.next_fire_at is not None:
-                self._guarded(plan, row, self._plan_catch_up, trigger, now)
-        if not self._commit(plan, now, retry=False):
-            self._catch_up_retry.extend(names)  # the whole catch-up again at the next tick
+    def overdue(self) -> int:
+        """Fires due longer ago than the grace: what an outage left behind."""
+        limit = self.clock() - timedelta(seconds=self.config.late_grace)
+        late = {e.name for e in self._heap + self._direct if e.fire_at < limit}
+        return len(late | set(self._catch_up_retry))
 
-    def _plan_catch_up(
-        self, plan: _Plan, row: ScheduleRecord, trigger: Trigger, now: datetime
-    ) -> None:
-        assert row.next_fire_at is not None
-        # Nominal times whose (jittered) send time has passed count as missed.
-        until = now - timedelta(seconds=jitter_offset(row.name, row.jitter_seconds))
-        previous = row.next_fire_at - timedelta(microseconds=1)
-        window = row.catch_up_window_seconds
-        chosen = missed_fires(trigger, previous, until, row.catch_up, window)  # type: ignore[arg-type]
-        if row.overlap != "allow":
-            chosen = chosen[-1:]  # runs that must not overlap are not sent all at once
-        missed_total = len(missed_fires(trigger, previous, until, "all", 10**9, limit=10_000))
-        last_run = row.last_run_id
-        for nominal in chosen:
-            last_run = self._plan_fire(plan, row, trigger, nominal, now, hold=False)
-        following = trigger.next_after(until)
-        last = chosen[-1] if chosen else row.last_fire_at or row.next_fire_at
-        plan.updates.append(
-            FireUpdate(
-                row.name,
-                row.version,
-                last,
-                following,
-                last_run,
-                fired=len(chosen),
-                skipped=0,
-                missed=max(0, missed_total - len(chosen)),
-            )
-        )
-        if following is not None:
-            plan.follow.append(Entry.of(row.name, following, row.jitter_seconds, row.version))
+    def recover(self) -> int:
+        """After an outage: fires that fell due meanwhile follow their catch-up policy.
+        Returns how many schedules that concerned."""
+        now = self.clock()
+        limit = now - timedelta(seconds=self.config.late_grace)
+        late: set[str] = set()
+        for queue in (self._heap, self._direct):
+            keep = []
+            for entry in queue:
+                if entry.fire_at >= limit:
+                    keep.append(entry)
+                elif self._live.get(entry.name) == entry.version:
+                    late.add(entry.name)
+            queue[:] = keep
+            heapq.heapify(queue)
+        self._catch_up_retry.extend(sorted(late - set(self._catch_up_retry)))
+        pending = len(self._catch_up_retry)
+        self._run_catch_up(now)
+        return pending
+
+    def _run_catch_up(self, now: datetime) -> None:
+        while self._catch_up_retry:
+            names = self._catch_up_retry[: self.config.max_batch]
+            plan = Plan()
+            for row in self.schedules.load_many(names).values():
+                trigger = self._trigger(row)
+                if trigger is not None and row.next_fire_at is not None:
+                    self._guarded(plan, row, self.planner.catch_up, trigger, now)
+            self._commit(plan, now)  # raises: the names stay for the next try
+            del self._catch_up_retry[: len(names)]
 
     # -- the loop body ---------------------------------------------------------------------
     def tick(self) -> float:
         """Send what is due (or due within the look-ahead); return seconds until next needed."""
         now = self.clock()
-        mono = time.monotonic()
+        mono = self.monotonic()
         if mono >= self._next_poll:
             self._poll()
             self._next_poll = mono + self.config.poll_interval
-        horizon = now + timedelta(seconds=self.config.lookahead)
-        early: list[Entry] = []
-        while (
-            self._heap and self._heap[0].fire_at <= horizon and len(early) < self.config.max_batch
-        ):
-            entry = heapq.heappop(self._heap)
-            if self._live.get(entry.name) == entry.version:
-                early.append(entry)
-        due: list[Entry] = []
-        while self._direct and self._direct[0].fire_at <= now and len(due) < self.config.max_batch:
-            entry = heapq.heappop(self._direct)
-            if self._live.get(entry.name) == entry.version:
-                due.append(entry)
         if self._catch_up_retry:
-            names, self._catch_up_retry = self._catch_up_retry, []
-            self._catch_up(names, now)
+            self._run_catch_up(now)
+        horizon = now + timedelta(seconds=self.config.lookahead)
+        early = self._pop(self._heap, horizon)
+        due = self._pop(self._direct, now)
         if early or due:
-            self._process(early, due, now)
+            try:
+                self._process(early, due, now)
+            except BaseException:
+                self._push(early + due)  # nothing was committed: keep them for the next try
+                raise
             now = self.clock()  # processing took time: sleep from when it ended
         return self._sleep_for(now)
 
+    def _pop(self, queue: list[Entry], until: datetime) -> list[Entry]:
+        out: list[Entry] = []
+        while queue and queue[0].fire_at <= until and len(out) < self.config.max_batch:
+            entry = heapq.heappop(queue)
+            if self._live.get(entry.name) == entry.version:
+                out.append(entry)
+        return out
+
+    def _push(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            heapq.heappush(self._heap, entry)
+
     def _sleep_for(self, now: datetime) -> float:
-        waits = [max(0.0, self._next_poll - time.monotonic())]
+        waits = [max(0.0, self._next_poll - self.monotonic())]
         if self._heap:
             lead = timedelta(seconds=self.config.lookahead)
             waits.append((self._heap[0].fire_at - lead - now).total_seconds())
@@ -227,7 +228,8 @@ class BeatEngine:
     def _process(self, early: list[Entry], due: list[Entry], now: datetime) -> None:
         rows = self.schedules.load_many(sorted({e.name for e in early + due}))
         decide_now: list[Entry] = list(due)
-        plan = _Plan()
+        later: list[Entry] = []
+        plan = Plan()
         soon = now + timedelta(seconds=self.config.min_hold)
         for entry in early:
             row = rows.get(entry.name)
@@ -236,25 +238,18 @@ class BeatEngine:
             if row.overlap == "allow" and entry.fire_at >= max(soon, self._hold_watermark):
                 trigger = self._trigger(row)
                 if trigger is not None:
-                    self._guarded(plan, row, self._plan_early, trigger, entry, now)
+                    self._guarded(plan, row, self.planner.early, trigger, entry, now)
             elif entry.fire_at <= now:
                 decide_now.append(entry)
             else:
-                heapq.heappush(self._direct, entry)
+                later.append(entry)
         self._decide(plan, decide_now, rows, now)
         self._commit(plan, now)
-
-    def _plan_early(
-        self, plan: _Plan, row: ScheduleRecord, trigger: Trigger, entry: Entry, now: datetime
-    ) -> None:
-        run = self._plan_fire(
-            plan, row, trigger, entry.nominal, now, hold=True, fire_at=entry.fire_at
-        )
-        self._plan_next(plan, row, trigger, entry.nominal, now, run)
-        self._hold_watermark = max(self._hold_watermark, entry.fire_at)
+        for entry in later:  # only once nothing can fail: they are not in `early` any more
+            heapq.heappush(self._direct, entry)
 
     def _decide(
-        self, plan: _Plan, entries: list[Entry], rows: dict[str, ScheduleRecord], now: datetime
+        self, plan: Plan, entries: list[Entry], rows: dict[str, ScheduleRecord], now: datetime
     ) -> None:
         """Fires due now: apply the overlap policy against the previous run's state."""
         live = [(e, rows[e.name]) for e in entries if e.name in rows]
@@ -266,46 +261,25 @@ class BeatEngine:
             trigger = self._trigger(row)
             if trigger is None:
                 continue
-            previous = self._still_running(row, states.get(row.last_run_id or ""), now)
-            reason = None
-            if row.overlap == "skip" and previous in UNFINISHED:
-                reason = f"overlap=skip: previous run {row.last_run_id} is {previous}"
-            elif row.overlap == "buffer_one" and previous == "PENDING":
-                reason = f"overlap=buffer_one: previous run {row.last_run_id} is still queued"
-            self._guarded(plan, row, self._decide_one, trigger, entry.nominal, reason, now)
+            state, started = states.get(row.last_run_id or "", (None, None))
+            previous = previous_state(state, started, self._hard_limit(row.job), now)
+            reason = overlap_reason(row, previous)
+            self._guarded(plan, row, self.planner.decide, trigger, entry.nominal, reason, now)
 
-    def _still_running(
-        self, row: ScheduleRecord, last: tuple[str, datetime | None] | None, now: datetime
-    ) -> str | None:
-        """The previous run's state for the overlap policy. A run STARTED longer ago than
-        its job's hard time limit allows was lost with its worker: it no longer blocks."""
-        if last is None:
+    # -- resolving against the app ---------------------------------------------------------------
+    def _hard_limit(self, job: str) -> timedelta | None:
+        task = self.app.tasks.get(job)
+        if task is None:
             return None
-        state, started_at = last
-        task = self.app.tasks.get(row.job)
-        if state == "STARTED" and started_at is not None and task is not None:
-            limit = timedelta(seconds=task.policy.time_limit + HARD_LIMIT_GRACE + 60)
-            if started_at < now - limit:
-                return "LOST"
-        return state
+        return timedelta(seconds=task.policy.time_limit + HARD_LIMIT_GRACE + 60)
 
-    def _decide_one(
-        self,
-        plan: _Plan,
-        row: ScheduleRecord,
-        trigger: Trigger,
-        nominal: datetime,
-        skip_reason: str | None,
-        now: datetime,
-    ) -> None:
-        run = None
-        if skip_reason:
-            plan.skips.append((self._new_run(row, nominal, "skip"), skip_reason))
-        else:
-            run = self._plan_fire(plan, row, trigger, nominal, now, hold=False)
-        self._plan_next(plan, row, trigger, nominal, now, run)
+    def _queue_of(self, row: ScheduleRecord) -> str:
+        if row.job not in self.app.tasks:
+            raise KeyError(f"unknown job {row.job!r}")
+        if row.queue:
+            return str(self.app.topology.work_queue(row.queue).name)
+        return str(self.app.tasks[row.job].job_queue)
 
-    # -- planning -----------------------------------------------------------------------------
     def _trigger(self, row: ScheduleRecord) -> Trigger | None:
         try:
             return row.build_trigger()
@@ -315,176 +289,83 @@ class BeatEngine:
             return None
 
     def _guarded(
-        self, plan: _Plan, row: ScheduleRecord, action: Callable[..., None], *args: Any
+        self, plan: Plan, row: ScheduleRecord, action: Callable[..., None], *args: Any
     ) -> None:
         """Plan one schedule's fires; a schedule that cannot be planned is set aside (logged,
         counted, left out until its definition changes) instead of stopping the beat."""
-        marks = (len(plan.fires), len(plan.skips), len(plan.updates), len(plan.follow))
+        mark = plan.mark()
         try:
             action(plan, row, *args)
         except (KeyError, ValueError, OverflowError) as exc:
-            del plan.fires[marks[0] :], plan.skips[marks[1] :]
-            del plan.updates[marks[2] :], plan.follow[marks[3] :]
+            plan.undo_to(mark)
             log.error("schedule %s cannot be fired and is set aside: %s", row.name, exc)
             self.stats["invalid"] += 1
             self._live.pop(row.name, None)
 
-    def _new_run(self, row: ScheduleRecord, nominal: datetime, generation: int | str) -> NewRun:
-        task = self.app.tasks.get(row.job)
-        queue = task.job_queue if task is not None else ""
-        if row.queue:
-            queue = self.app.topology.work_queue(row.queue).name
-        return NewRun(
-            id=run_id(row.name, nominal, generation),
-            job=row.job,
-            queue=queue,
-            kwargs=row.kwargs,
-            schedule=row.name,
-            scheduled_for=nominal,
-        )
-
-    def _plan_fire(
-        self,
-        plan: _Plan,
-        row: ScheduleRecord,
-        trigger: Trigger,
-        nominal: datetime,
-        now: datetime,
-        *,
-        hold: bool,
-        fire_at: datetime | None = None,
-    ) -> str | None:
-        """Add one fire to ``plan``; return its run id. Raises for a schedule that cannot
-        be sent (unknown job or queue): see :meth:`_guarded`."""
-        if row.job not in self.app.tasks:
-            raise KeyError(f"unknown job {row.job!r}")
-        new = self._new_run(row, nominal, row.version)
-        at = fire_at or max(now, fire_time(row.name, nominal, row.jitter_seconds))
+    def _message(self, fire: PlannedFire) -> OutgoingMessage:
+        run = fire.run
+        assert run.schedule is not None and run.scheduled_for is not None
         message = task_message(
             self.app,
-            task_id=new.id,
-            name=row.job,
-            kwargs=row.kwargs,
-            queue=self._queues[new.queue],
-            priority=row.priority,
-            expires=expires_at(trigger, nominal, at, row.expires_seconds),
+            task_id=run.id,
+            name=run.job,
+            kwargs=run.kwargs,
+            queue=self._queues[run.queue],
+            priority=fire.priority,
+            expires=fire.expires,
             headers={
-                "beatkeeper_schedule": row.name,
-                "beatkeeper_scheduled_for": nominal.isoformat(),
+                "beatkeeper_schedule": run.schedule,
+                "beatkeeper_scheduled_for": run.scheduled_for.isoformat(),
             },
         )
-        if hold:
+        if fire.hold:
             message = replace(
                 message,
                 exchange=self.app.topology.hold_exchange.name,
                 headers={**message.headers, HOLD_SHARD_HEADER: next(self._shards)},
-                deliver_at=at.timestamp(),
+                deliver_at=fire.at.timestamp(),
             )
-        plan.fires.append((new, message))
-        return new.id
-
-    def _plan_next(
-        self,
-        plan: _Plan,
-        row: ScheduleRecord,
-        trigger: Trigger,
-        nominal: datetime,
-        now: datetime,
-        run: str | None,
-    ) -> None:
-        """Book-keep one decided fire (``run`` None: skipped) and queue the schedule's next."""
-        following = trigger.next_after(nominal)
-        missed = 0
-        grace = timedelta(seconds=self.config.late_grace)
-        # A beat that fell far behind does not replay every fire it slept through.
-        offset = timedelta(seconds=jitter_offset(row.name, row.jitter_seconds))
-        while following is not None and following + offset < now - grace and missed < 100_000:
-            missed += 1
-            following = trigger.next_after(following)
-        plan.updates.append(
-            FireUpdate(
-                row.name,
-                row.version,
-                nominal,
-                following,
-                run or row.last_run_id,
-                fired=int(run is not None),
-                skipped=int(run is None),
-                missed=missed,
-            )
-        )
-        if following is not None:
-            plan.follow.append(Entry.of(row.name, following, row.jitter_seconds, row.version))
+        return message
 
     # -- committing ---------------------------------------------------------------------------
-    def _commit(self, plan: _Plan, now: datetime, retry: bool = True) -> bool:
-        """Record and send a plan in one transaction; on failure retry it at the next tick."""
-        if not plan.updates:
-            return True
-        store = self.schedules
-        try:
-            with store.engine.begin() as conn:
-                # Advancing the schedules first takes their row locks (SQLite: the write
-                # lock), so an edit cannot slip between this check and the commit.
-                store.record_fires(conn, plan.updates)
-                expected = {u.name: u.version for u in plan.updates}
-                current = dict(
-                    conn.execute(
-                        select(schedules_table.c.name, schedules_table.c.version).where(
-                            schedules_table.c.name.in_(list(expected))
-                        )
-                    ).all()
-                )
-                stale = {n for n, v in expected.items() if current.get(n) != v}
-                fires = [(r, m) for r, m in plan.fires if r.schedule not in stale]
-                skips = [(r, why) for r, why in plan.skips if r.schedule not in stale]
-                sent = store.runs.existing_ids(conn, [r.id for r, _ in fires + skips])
-                fires = list({r.id: (r, m) for r, m in fires if r.id not in sent}.values())
-                held = [r for r, m in fires if m.deliver_at is not None]
-                store.runs.insert_pending(conn, held, now, reason=HELD)
-                store.runs.insert_pending(conn, [r for r, m in fires if m.deliver_at is None], now)
-                for run, reason in skips:
-                    if run.id not in sent:
-                        store.runs.insert_pending(conn, [run], now, state="SKIPPED", reason=reason)
-                rewound: dict[str, datetime] = {}
-                if fires:
-                    try:
-                        self.sink([m for _, m in fires])
-                    except PublishError as exc:
-                        if len(exc.failed) == len(fires):
-                            raise
-                        # The confirmed ones are with the broker: keep them. Give back only
-                        # the refused ones, so that they are sent again and nothing twice.
-                        refused = [r for r, _ in fires if r.id in exc.failed]
-                        rewound = store.rewind(conn, refused)
-                        fires = [(r, m) for r, m in fires if r.id not in exc.failed]
-                        log.error("beat: %d fires refused by the broker, retrying", len(refused))
-        except Exception:
-            log.exception(
-                "beat could not send %d fires; retrying at the next tick", len(plan.fires)
-            )
-            self.stats["errors"] += 1
-            if retry:
-                self._retry_later(plan, now)
-            return False
-        self.stats["fired"] += len(fires)
-        self.stats["skipped"] += len(skips)
-        for entry in plan.follow:
-            if entry.name not in stale and entry.name not in rewound:
-                heapq.heappush(self._heap, entry)
-        retry_at = now + timedelta(seconds=1)
-        for name, nominal in rewound.items():
-            entry = Entry(max(retry_at, nominal), name, nominal, expected[name])
-            heapq.heappush(self._heap, entry)
-        return True
+    def _send(self, messages: dict[str, OutgoingMessage]) -> Callable[[Sequence[NewRun]], set[str]]:
+        def send(runs: Sequence[NewRun]) -> set[str]:
+            try:
+                self.sink([messages[r.id] for r in runs])
+            except PublishError as exc:
+                if len(exc.failed) < len(runs):
+                    # The confirmed ones are with the broker: keep them. Give back only the
+                    # refused ones, so that they are sent again and nothing twice.
+                    log.error("beat: %d fires refused by the broker, retrying", len(exc.failed))
+                    return set(exc.failed)
+                raise BrokerDownError(f"the broker took none of {len(runs)} fires") from exc
+            except RETRYABLE as exc:
+                raise BrokerDownError(f"broker unreachable: {exc}") from exc
+            return set()
 
-    def _retry_later(self, plan: _Plan, now: datetime) -> None:
-        # Nothing was committed: put back the fires themselves (not their successors), never
-        # earlier than their own time, so a fire meant for the hold queue goes there again.
-        retry_at = now + timedelta(seconds=1)
-        for update in plan.updates:
-            if self._live.get(update.name) == update.version:
-                at = max(retry_at, update.last_fire_at)
-                heapq.heappush(
-                    self._heap, Entry(at, update.name, update.last_fire_at, update.version)
-                )
+        return send
+
+    def _commit(self, plan: Plan, now: datetime) -> None:
+        """Record and send a plan in one transaction; raises when nothing was committed."""
+        if not plan.updates:
+            return
+        messages: dict[str, OutgoingMessage] = {}
+        for fire in plan.fires:
+            if fire.run.id not in messages:
+                messages[fire.run.id] = self._message(fire)
+        fires = [(f.run, f.hold) for f in plan.fires]
+        try:
+            done = self.schedules.fires.commit(
+                plan.updates, fires, plan.skips, now, self._send(messages), self.guard
+            )
+        except BaseException:
+            self.stats["errors"] += 1  # the caller keeps what it planned from
+            raise
+        self.stats["fired"] += len(done.sent)
+        self.stats["skipped"] += len(done.skipped)
+        for entry in plan.follow:
+            if entry.name not in done.stale and entry.name not in done.rewound:
+                heapq.heappush(self._heap, entry)
+        versions = {u.name: u.version for u in plan.updates}
+        for name, nominal in done.rewound.items():
+            heapq.heappush(self._heap, Entry(max(now, nominal), name, nominal, versions[name]))

@@ -7,14 +7,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobs.errors import Conflict, NotFound
 from jobs.schedules.definition import ScheduleDefinition, build_trigger
 from jobs.schedules.jitter import jitter_offset
 from jobs.schedules.triggers import Trigger
-from jobs.store.runs import NewRun, RunStore
+from jobs.store.fires import FireLedger
+from jobs.store.runs import RunStore
 from jobs.store.tables import runs, scheduler_state, schedules
 
 
@@ -77,20 +78,6 @@ class ScheduleRecord:
         return ScheduleDefinition(**{k: v for k, v in asdict(self).items() if k in fields})
 
 
-@dataclass(frozen=True)
-class FireUpdate:
-    """The beat's bookkeeping for one schedule after a batch of fires."""
-
-    name: str
-    version: int
-    last_fire_at: datetime
-    next_fire_at: datetime | None
-    last_run_id: str | None
-    fired: int
-    skipped: int
-    missed: int = 0
-
-
 def _offset(row: Any) -> int:
     """The jitter offset the beat adds to this schedule's fires."""
     return jitter_offset(row["name"], row["jitter_seconds"])
@@ -104,6 +91,7 @@ class ScheduleStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.runs = RunStore(engine)
+        self.fires = FireLedger(engine)
 
     # -- the change counter -----------------------------------------------------------
     def _bump(self, conn: Connection) -> int:
@@ -346,59 +334,3 @@ class ScheduleStore:
         if row is None or row["deleted"]:
             raise ScheduleNotFoundError(f"no schedule {name!r}")
         return row
-
-    # -- writes from the beat ---------------------------------------------------------------
-    def rewind(self, conn: Connection, refused: Sequence[NewRun]) -> dict[str, datetime]:
-        """Undo the bookkeeping of fires the broker refused, inside the beat's transaction:
-        their runs go, and each schedule's next fire is its earliest refused one again."""
-        earliest: dict[str, datetime] = {}
-        counts: dict[str, int] = {}
-        for run in refused:
-            if run.schedule is None or run.scheduled_for is None:
-                continue
-            name = run.schedule
-            earliest[name] = min(earliest.get(name, run.scheduled_for), run.scheduled_for)
-            counts[name] = counts.get(name, 0) + 1
-        self.runs.delete_ids(conn, [r.id for r in refused])
-        for name, nominal in earliest.items():
-            conn.execute(
-                update(schedules)
-                .where(schedules.c.name == name)
-                .values(next_fire_at=nominal, fired_count=schedules.c.fired_count - counts[name])
-            )
-        return earliest
-
-    def record_fires(self, conn: Connection, updates: Sequence[FireUpdate]) -> None:
-        """Advance schedules after their fires, only where nobody changed them meanwhile."""
-        if not updates:
-            return
-        stmt = (
-            update(schedules)
-            .where(
-                schedules.c.name == bindparam("b_name"), schedules.c.version == bindparam("b_ver")
-            )
-            .values(
-                last_fire_at=bindparam("b_last"),
-                next_fire_at=bindparam("b_next"),
-                last_run_id=bindparam("b_run"),
-                fired_count=schedules.c.fired_count + bindparam("b_fired"),
-                skipped_count=schedules.c.skipped_count + bindparam("b_skipped"),
-                missed_count=schedules.c.missed_count + bindparam("b_missed"),
-            )
-        )
-        conn.execute(
-            stmt,
-            [
-                {
-                    "b_name": u.name,
-                    "b_ver": u.version,
-                    "b_last": u.last_fire_at,
-                    "b_next": u.next_fire_at,
-                    "b_run": u.last_run_id,
-                    "b_fired": u.fired,
-                    "b_skipped": u.skipped,
-                    "b_missed": u.missed,
-                }
-                for u in updates
-            ],
-        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ import pytest
 
 from broker.publisher import OutgoingMessage, PublishError
 from broker.settings import BrokerSettings
-from jobs.beat.engine import BeatConfig, BeatEngine
+from jobs.beat.engine import BeatConfig, BeatEngine, BrokerDownError
 from jobs.factory import create_celery_app, load_registry
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.services.schedules import ScheduleError, ScheduleManager
@@ -77,9 +78,12 @@ def world(free_sqlite_url: str) -> Any:
 
 
 def run_for(world: Any, beat: BeatEngine, seconds: float, step: float = 0.1) -> None:
+    """Tick every ``step`` seconds; a failed send is retried at the next step (the runner
+    would back off first: tests/unit/test_beat_runner.py)."""
     end = world.clock.now + timedelta(seconds=seconds)
     while world.clock.now < end:
-        beat.tick()
+        with contextlib.suppress(BrokerDownError):
+            beat.tick()
         world.clock.advance(step)
 
 
@@ -397,3 +401,44 @@ def test_overlap_skip_stops_waiting_for_a_run_lost_with_its_worker(world: Any) -
     # lost with its worker and no longer blocks the schedule.
     run_for(world, beat, 300, step=1.0)
     assert len(world.recorder.sent) == 2
+
+
+def test_two_beats_sending_the_same_fires_count_each_fire_once(world: Any) -> None:
+    # Without a lease (the store's fence is tested in tests/integration/test_beat_lease.py)
+    # both beats plan the same fire; the counter follows the rows actually written and sent.
+    world.manager.create(every(10), by="test")
+    first, second = world.engine(lookahead=0.0), world.engine(lookahead=0.0)
+    for _ in range(250):
+        first.tick()
+        second.tick()
+        world.clock.advance(0.1)
+    runs = world.app.store.list(schedule="s")
+    assert len(runs) == 2
+    assert world.manager.get("s").fired_count == len(runs)
+
+
+def test_the_change_counter_is_polled_at_the_pace_of_the_injected_monotonic_clock(
+    world: Any,
+) -> None:
+    ticks = [100.0]
+    world.manager.create(every(10), by="test")
+    beat = BeatEngine(
+        world.app,
+        world.manager.store,
+        world.recorder,
+        clock=world.clock,
+        monotonic=lambda: ticks[0],
+        config=BeatConfig(poll_interval=5.0, lookahead=0.0),
+    )
+    beat.start()
+    beat.tick()
+    world.manager.create(every(10, name="late"), by="test")
+    world.clock.advance(12)
+    beat.tick()  # the monotonic clock has not moved: the new schedule is not seen yet
+    assert {s for s, _ in world.recorder.fires()} == {"s"}
+    ticks[0] += 5.0
+    world.clock.advance(10)
+    beat.tick()
+    world.clock.advance(0.5)
+    beat.tick()
+    assert "late" in {s for s, _ in world.recorder.fires()}
