@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     topology = describe(settings)
     try:
         if args.command == "health":
-            result = health.check(settings.url)
+            result = health.check(settings.url, timeout=settings.connect_timeout)
             print("ok" if result.ok else f"unreachable: {result.error}")
             return 0 if result.ok else 1
         if args.command == "bootstrap":
@@ -38,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
             print("rabbitmq: ok")
             return 0
         if args.command == "queues":
-            client = ManagementClient(settings.management_url)
+            client = ManagementClient.for_broker(settings)
             for q in client.queues(settings.prefix + "."):
                 print(
                     f"{q.name:40} ready={q.ready:<8} unacked={q.unacked:<8} consumers={q.consumers}"
                 )
             return 0
-        with Connection(settings.url, connect_timeout=5) as conn:
+        with Connection(settings.url, connect_timeout=settings.connect_timeout) as conn:
             action = declare.declare if args.command == "declare" else declare.verify
             for state in action(conn, topology):
                 print(f"{state.name:40} messages={state.messages:<8} consumers={state.consumers}")

@@ -8,6 +8,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from broker.settings import BrokerSettings
+
 
 class ManagementError(RuntimeError):
     """The management API is unreachable or answered with an error."""
@@ -41,6 +43,11 @@ class ManagementClient:
         self.base, auth = split_credentials(url)
         self.vhost = vhost
         self._client = httpx.Client(auth=auth, timeout=timeout)
+
+    @classmethod
+    def for_broker(cls, settings: BrokerSettings, timeout: float = 3.0) -> ManagementClient:
+        """A client for the vhost the broker URL names (not always ``/``)."""
+        return cls(settings.management_url, settings.vhost, timeout)
 
     def _get(self, path: str) -> Any:
         try:

@@ -1,10 +1,25 @@
-"""Typed broker settings, read once from the environment."""
+"""Typed broker settings: a pydantic-settings model, read once from the environment.
+
+Every package's settings (``broker``, ``jobs``, ``webapp``) derive from :class:`EnvSettings`:
+constructing a model reads nothing, ``Model.from_env()`` reads the environment (or a mapping
+given in its place) once, and the result is passed to whoever needs it.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from typing import Annotated, Any, Self
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672"
@@ -15,71 +30,118 @@ class UnsafeSettingsError(RuntimeError):
     """A default secret or credential is in use outside local development."""
 
 
-def _int(env: dict[str, str] | os._Environ[str], key: str, default: int) -> int:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{key} must be an integer, got {raw!r}") from None
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # The one override: tests and callers pass the environment in rather than patch it.
+        # An empty variable counts as unset, as it did before the move to pydantic-settings.
+        fold = (lambda k: k) if self.case_sensitive else str.lower
+        return {fold(k): v for k, v in self._mapping.items() if v != ""}
 
 
-def _split(raw: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
+class EnvSettings(BaseSettings):
+    """A frozen settings model whose environment is read only by :meth:`from_env`."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Constructing a model reads nothing: the environment is read once, by from_env.
+        return (init_settings,)
+
+    @classmethod
+    def env_values(cls, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The values this model's variables have in ``env`` (default: the process's)."""
+        return _MappingEnvSource(cls, os.environ if env is None else env)()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """Read this model's variables; anything unset keeps its local default.
+
+        A bad value raises :class:`SettingsError` naming the variable (and never echoing
+        the other values, which hold credentials).
+        """
+        try:
+            return cls(**{**cls.nested_from_env(env), **cls.env_values(env)})
+        except ValidationError as exc:
+            raise SettingsError(exc) from None
+
+    @classmethod
+    def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
+        """Values built from other models' variables (nested settings, derived defaults)."""
+        return {}
 
 
-@dataclass(frozen=True)
-class BrokerSettings:
+class SettingsError(ValueError):
+    """One or more variables have values that cannot be used; the message names each."""
+
+    def __init__(self, error: ValidationError) -> None:
+        lines = []
+        for item in error.errors(include_url=False):
+            message = item["msg"].removeprefix("Value error, ")
+            if item["loc"]:  # a value that did not parse: name the variable and what it got
+                variable = str(item["loc"][0]).upper()
+                message = f"{variable}: {message}, got {item['input']!r}"
+            lines.append(message)
+        super().__init__("; ".join(lines))
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class BrokerSettings(EnvSettings):
     """Where RabbitMQ is and how Beatkeeper's topology is named there.
 
     ``prefix`` namespaces every exchange and queue so that several deployments
     (or test sessions) can share one vhost without touching each other.
     """
 
-    url: str = DEFAULT_BROKER_URL
-    management_url: str = DEFAULT_MANAGEMENT_URL
-    prefix: str = "beatkeeper"
-    queues: tuple[str, ...] = ("default", "slow")
-    delivery_limit: int = 20
-    hold_shards: int = 4
-    environment: str = "development"
-    heartbeat: int = 60
-    connect_timeout: float = 5.0
-    extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    url: str = Field(default=DEFAULT_BROKER_URL, validation_alias="BEATKEEPER_BROKER_URL")
+    management_url: str = Field(
+        default=DEFAULT_MANAGEMENT_URL, validation_alias="BEATKEEPER_RABBITMQ_MANAGEMENT_URL"
+    )
+    prefix: str = Field(default="beatkeeper", validation_alias="BEATKEEPER_QUEUE_PREFIX")
+    queues: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("default", "slow"), validation_alias="BEATKEEPER_QUEUES"
+    )
+    delivery_limit: int = Field(default=20, validation_alias="BEATKEEPER_DELIVERY_LIMIT")
+    hold_shards: int = Field(default=4, validation_alias="BEATKEEPER_HOLD_SHARDS")
+    environment: str = Field(default="development", validation_alias="BEATKEEPER_ENV")
+    heartbeat: int = Field(default=60, validation_alias="BEATKEEPER_BROKER_HEARTBEAT")
+    connect_timeout: float = Field(
+        default=5.0, validation_alias="BEATKEEPER_BROKER_CONNECT_TIMEOUT"
+    )
 
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> BrokerSettings:
-        """Read ``BEATKEEPER_*`` variables; anything unset keeps its local default."""
-        source = os.environ if env is None else env
-        queues = _split(source.get("BEATKEEPER_QUEUES", "default,slow"))
-        if not queues:
-            raise ValueError("BEATKEEPER_QUEUES must name at least one queue")
-        settings = cls(
-            url=source.get("BEATKEEPER_BROKER_URL", DEFAULT_BROKER_URL),
-            management_url=source.get("BEATKEEPER_RABBITMQ_MANAGEMENT_URL", DEFAULT_MANAGEMENT_URL),
-            prefix=source.get("BEATKEEPER_QUEUE_PREFIX", "beatkeeper"),
-            queues=queues,
-            delivery_limit=_int(source, "BEATKEEPER_DELIVERY_LIMIT", 20),
-            hold_shards=_int(source, "BEATKEEPER_HOLD_SHARDS", 4),
-            environment=source.get("BEATKEEPER_ENV", "development"),
-            heartbeat=_int(source, "BEATKEEPER_BROKER_HEARTBEAT", 60),
-        )
-        settings.validate()
-        return settings
+    _split_queues = field_validator("queues", mode="before")(_comma_separated)
 
-    @property
-    def is_local(self) -> bool:
-        return self.environment in LOCAL_ENVIRONMENTS
-
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         """Refuse settings that are wrong anywhere, and default credentials outside development."""
+        if not self.queues:
+            raise ValueError("BEATKEEPER_QUEUES must name at least one queue")
         if self.delivery_limit < 1:
             raise ValueError("BEATKEEPER_DELIVERY_LIMIT must be at least 1")
         if not 1 <= self.hold_shards <= 64:
             raise ValueError("BEATKEEPER_HOLD_SHARDS must be between 1 and 64")
         if not self.prefix or any(c in self.prefix for c in " #*"):
             raise ValueError("BEATKEEPER_QUEUE_PREFIX must be non-empty and free of ' ', '#', '*'")
+        if self.connect_timeout <= 0:
+            raise ValueError("BEATKEEPER_BROKER_CONNECT_TIMEOUT must be above 0 seconds")
         if not self.is_local:
             for name, url in (
                 ("BEATKEEPER_BROKER_URL", self.url),
@@ -87,10 +149,22 @@ class BrokerSettings:
             ):
                 parts = urlsplit(url)
                 if parts.username in (None, "guest") or parts.password in (None, "guest"):
+                    # Not a ValueError: pydantic would fold it into a validation error.
                     raise UnsafeSettingsError(
                         f"{name} uses the default guest account (or none) while "
                         f"BEATKEEPER_ENV={self.environment!r}; set a dedicated user and password"
                     )
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment in LOCAL_ENVIRONMENTS
+
+    @property
+    def vhost(self) -> str:
+        """The broker URL's virtual host, as AMQP clients read it (``amqp://h//`` is ``/``)."""
+        path = urlsplit(self.url).path
+        return unquote(path[1:]) if len(path) > 1 else "/"
 
     @property
     def management_api(self) -> str:

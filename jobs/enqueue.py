@@ -116,7 +116,11 @@ class Enqueuer:
     def _publisher_for_thread(self) -> ConfirmingPublisher:
         if self._publisher is None:
             settings = self.app.settings
-            self._publisher = ConfirmingPublisher(settings.broker.url, retry=settings.publish_retry)
+            self._publisher = ConfirmingPublisher(
+                settings.broker.url,
+                retry=settings.publish_retry,
+                connect_timeout=settings.broker.connect_timeout,
+            )
         return self._publisher
 
     def _loop(self) -> None:

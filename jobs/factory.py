@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import os
+from collections.abc import Iterable
 from typing import Any
 
 from celery import Celery
@@ -17,15 +17,11 @@ from jobs.store import RunStore, make_engine
 from jobs.tasks import bind_job
 
 
-def load_registry(modules: str | None = None) -> JobRegistry:
-    """Merge the ``registry`` of every module in ``BEATKEEPER_JOB_MODULES`` (comma-separated)."""
-    names = (
-        modules
-        if modules is not None
-        else os.environ.get("BEATKEEPER_JOB_MODULES", "jobs.examples")
-    )
+def load_registry(modules: str | Iterable[str]) -> JobRegistry:
+    """Merge the ``registry`` of every module named (a list, or comma-separated)."""
+    names = modules.split(",") if isinstance(modules, str) else modules
     registries = []
-    for name in (n.strip() for n in names.split(",") if n.strip()):
+    for name in (n.strip() for n in names if n.strip()):
         module = importlib.import_module(name)
         registry = getattr(module, "registry", None)
         if not isinstance(registry, JobRegistry):
@@ -40,6 +36,7 @@ def celery_config(settings: JobsSettings, topology: Topology) -> dict[str, Any]:
     return {
         "broker_url": settings.broker.url,
         "broker_heartbeat": settings.broker.heartbeat,
+        "broker_connection_timeout": settings.broker.connect_timeout,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {"confirm_publish": True},
         "result_backend": settings.result_backend,
@@ -81,7 +78,7 @@ def create_celery_app(
 ) -> Celery:
     """Build the Celery app; resources (settings, topology, store, registry) hang on it."""
     settings = settings or JobsSettings.from_env()
-    registry = registry if registry is not None else load_registry()
+    registry = registry if registry is not None else load_registry(settings.job_modules)
     topology = describe(settings.broker)
     app = Celery(main, set_as_current=False)
     app.conf.update(celery_config(settings, topology))

@@ -1,88 +1,151 @@
-"""Typed settings for the job platform, read once from the environment."""
+"""Typed settings for the job platform (pydantic-settings), read once from the environment.
+
+``JobsSettings.from_env()`` reads every variable the Celery app, the store, the beat and
+Flower use; the result hangs on the app (``app.settings``) and is passed from there.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Annotated, Any, Self
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from broker.policies import PublishRetryPolicy
-from broker.settings import BrokerSettings, UnsafeSettingsError
+from broker.settings import BrokerSettings, EnvSettings, UnsafeSettingsError
 from jobs.policies import RetryPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/beatkeeper.db"
+_ALL_INTERFACES = ("", "0.0.0.0", "::")  # compared against, never bound
 
 
-def _get(env: dict[str, str], key: str, default: str) -> str:
-    value = env.get(key)
-    return default if value is None or value == "" else value
+class RetrySettings(EnvSettings):
+    """``BEATKEEPER_RETRY_*``: the default retry policy; its defaults live in jobs.policies."""
+
+    max_retries: int = Field(
+        default=RetryPolicy.max_retries, validation_alias="BEATKEEPER_RETRY_MAX_RETRIES"
+    )
+    backoff_base: int = Field(
+        default=RetryPolicy.backoff_base, validation_alias="BEATKEEPER_RETRY_BACKOFF_BASE"
+    )
+    backoff_cap: int = Field(
+        default=RetryPolicy.backoff_cap, validation_alias="BEATKEEPER_RETRY_BACKOFF_CAP"
+    )
+    jitter: bool = Field(default=RetryPolicy.jitter, validation_alias="BEATKEEPER_RETRY_JITTER")
+    time_limit: int = Field(
+        default=RetryPolicy.time_limit, validation_alias="BEATKEEPER_TASK_TIME_LIMIT"
+    )
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(**self.model_dump())
 
 
-def _number(env: dict[str, str], key: str, default: float, kind: type = float) -> float:
-    raw = _get(env, key, str(default))
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"{key} must be a {kind.__name__}, got {raw!r}") from None
+class PublishSettings(EnvSettings):
+    """``BEATKEEPER_PUBLISH_*``: how a producer retries a publish; defaults in broker.policies."""
+
+    max_retries: int = Field(
+        default=PublishRetryPolicy.max_retries, validation_alias="BEATKEEPER_PUBLISH_MAX_RETRIES"
+    )
+    interval_start: float = Field(
+        default=PublishRetryPolicy.interval_start,
+        validation_alias="BEATKEEPER_PUBLISH_INTERVAL_START",
+    )
+    interval_step: float = Field(
+        default=PublishRetryPolicy.interval_step,
+        validation_alias="BEATKEEPER_PUBLISH_INTERVAL_STEP",
+    )
+    interval_max: float = Field(
+        default=PublishRetryPolicy.interval_max, validation_alias="BEATKEEPER_PUBLISH_INTERVAL_MAX"
+    )
+
+    def policy(self) -> PublishRetryPolicy:
+        return PublishRetryPolicy(**self.model_dump())
 
 
-def _bool(env: dict[str, str], key: str, default: bool) -> bool:
-    raw = _get(env, key, "true" if default else "false").lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{key} must be true or false, got {raw!r}")
+class BeatSettings(EnvSettings):
+    """``BEATKEEPER_BEAT_*``: the database scheduler's look-ahead, poll interval and batch."""
+
+    lookahead: float = Field(default=10.0, validation_alias="BEATKEEPER_BEAT_LOOKAHEAD")
+    poll_interval: float = Field(default=0.5, validation_alias="BEATKEEPER_BEAT_POLL_INTERVAL")
+    max_batch: int = Field(default=1000, validation_alias="BEATKEEPER_BEAT_MAX_BATCH")
 
 
-@dataclass(frozen=True)
-class JobsSettings:
-    """Everything the Celery app, the store and the enqueue path need."""
+class FlowerSettings(EnvSettings):
+    """``BEATKEEPER_FLOWER_*``: where Flower listens, who may use it, and the URL linking to it."""
 
-    broker: BrokerSettings = field(default_factory=BrokerSettings)
-    database_url: str = DEFAULT_DATABASE_URL
-    result_backend: str | None = None
-    default_queue: str = "default"
-    timezone: str = "UTC"
-    worker_concurrency: int = 2
-    default_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    publish_retry: PublishRetryPolicy = field(default_factory=PublishRetryPolicy)
-    run_retention_days: int = 30
-    flower_url: str = "http://127.0.0.1:5555"
+    address: str = Field(default="127.0.0.1", validation_alias="BEATKEEPER_FLOWER_ADDRESS")
+    port: int = Field(default=5555, validation_alias="BEATKEEPER_FLOWER_PORT")
+    basic_auth: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="BEATKEEPER_FLOWER_BASIC_AUTH"
+    )
+    db: str = Field(default="var/flower.db", validation_alias="BEATKEEPER_FLOWER_DB")
+    max_tasks: int = Field(default=10_000, validation_alias="BEATKEEPER_FLOWER_MAX_TASKS")
+    # None: follow address and port, so the UI links to this stack's Flower, not another's.
+    public_url: str | None = Field(default=None, validation_alias="BEATKEEPER_FLOWER_URL")
+
+    @field_validator("basic_auth", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if any(":" not in a or not a.split(":", 1)[1] for a in self.basic_auth):
+            raise ValueError("BEATKEEPER_FLOWER_BASIC_AUTH must be user:password[,user:password]")
+        return self
+
+    @property
+    def url(self) -> str:
+        """The URL a person opens: ``BEATKEEPER_FLOWER_URL``, or built from address and port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.address in _ALL_INTERFACES else self.address
+        return f"http://{host}:{self.port}"
+
+
+class JobsSettings(EnvSettings):
+    """Everything the Celery app, the store, the beat and the enqueue path need."""
+
+    broker: BrokerSettings = BrokerSettings()
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
+    result_backend: str | None = Field(default=None, validation_alias="BEATKEEPER_RESULT_BACKEND")
+    default_queue: str = Field(default="default", validation_alias="BEATKEEPER_DEFAULT_QUEUE")
+    timezone: str = Field(default="UTC", validation_alias="BEATKEEPER_TIMEZONE")
+    worker_concurrency: int = Field(default=2, validation_alias="BEATKEEPER_WORKER_CONCURRENCY")
+    run_retention_days: int = Field(default=30, validation_alias="BEATKEEPER_RUN_RETENTION_DAYS")
+    job_modules: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("jobs.examples",), validation_alias="BEATKEEPER_JOB_MODULES"
+    )
+    default_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+    publish_retry: PublishRetryPolicy = Field(default_factory=PublishRetryPolicy)
+    beat: BeatSettings = BeatSettings()
+    flower: FlowerSettings = FlowerSettings()
+
+    @field_validator("job_modules", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> JobsSettings:
-        """Read ``BEATKEEPER_*`` and ``DATABASE_URL``; unset keys keep safe local defaults."""
-        source: dict[str, str] = dict(os.environ if env is None else env)
-        broker = BrokerSettings.from_env(source)
-        policy = RetryPolicy(
-            max_retries=int(_number(source, "BEATKEEPER_RETRY_MAX_RETRIES", 3, int)),
-            backoff_base=int(_number(source, "BEATKEEPER_RETRY_BACKOFF_BASE", 2, int)),
-            backoff_cap=int(_number(source, "BEATKEEPER_RETRY_BACKOFF_CAP", 600, int)),
-            jitter=_bool(source, "BEATKEEPER_RETRY_JITTER", True),
-            time_limit=int(_number(source, "BEATKEEPER_TASK_TIME_LIMIT", 300, int)),
-        )
-        publish = PublishRetryPolicy(
-            max_retries=int(_number(source, "BEATKEEPER_PUBLISH_MAX_RETRIES", 3, int)),
-            interval_start=_number(source, "BEATKEEPER_PUBLISH_INTERVAL_START", 0.2),
-            interval_step=_number(source, "BEATKEEPER_PUBLISH_INTERVAL_STEP", 0.5),
-            interval_max=_number(source, "BEATKEEPER_PUBLISH_INTERVAL_MAX", 2.0),
-        )
-        settings = cls(
-            broker=broker,
-            database_url=_get(source, "DATABASE_URL", DEFAULT_DATABASE_URL),
-            result_backend=source.get("BEATKEEPER_RESULT_BACKEND") or None,
-            default_queue=_get(source, "BEATKEEPER_DEFAULT_QUEUE", broker.queues[0]),
-            timezone=_get(source, "BEATKEEPER_TIMEZONE", "UTC"),
-            worker_concurrency=int(_number(source, "BEATKEEPER_WORKER_CONCURRENCY", 2, int)),
-            default_policy=policy,
-            publish_retry=publish,
-            run_retention_days=int(_number(source, "BEATKEEPER_RUN_RETENTION_DAYS", 30, int)),
-            flower_url=_get(source, "BEATKEEPER_FLOWER_URL", "http://127.0.0.1:5555"),
-        )
-        settings.validate()
-        return settings
+    def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
+        broker = BrokerSettings.from_env(env)
+        return {
+            "broker": broker,
+            # By field name: a BEATKEEPER_DEFAULT_QUEUE in the environment (by alias) wins.
+            "default_queue": broker.queues[0],
+            "default_policy": RetrySettings.from_env(env).policy(),
+            "publish_retry": PublishSettings.from_env(env).policy(),
+            "beat": BeatSettings.from_env(env),
+            "flower": FlowerSettings.from_env(env),
+        }
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if self.default_queue not in self.broker.queues:
             raise ValueError(
                 f"BEATKEEPER_DEFAULT_QUEUE={self.default_queue!r} is not one of "
@@ -97,3 +160,8 @@ class JobsSettings:
                 "DATABASE_URL is the embedded SQLite default while "
                 f"BEATKEEPER_ENV={self.broker.environment!r}; set DATABASE_URL explicitly"
             )
+        return self
+
+    @property
+    def flower_url(self) -> str:
+        return self.flower.url

@@ -7,11 +7,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from webapp.cli_common import Commands, _fail, _jobs_settings
+from webapp.cli_common import Commands, _fail, _jobs_settings, _web_settings
 
 PROCESS_COMMANDS = {
     "web": "{python} -m uvicorn --factory webapp.asgi:create_app --host {host} --port {port} "
@@ -28,14 +27,12 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default=lambda: os.environ.get("BEATKEEPER_WEB_HOST", "127.0.0.1"))
-@click.option(
-    "--port", default=lambda: int(os.environ.get("BEATKEEPER_WEB_PORT", "8000")), type=int
-)
+@click.option("--host", default=None, help="default: BEATKEEPER_WEB_HOST or 127.0.0.1")
+@click.option("--port", default=None, type=int, help="default: BEATKEEPER_WEB_PORT or 8000")
 @click.option(
     "--only", multiple=True, type=click.Choice(sorted(PROCESS_COMMANDS)), help="start only these"
 )
-def up(host: str, port: int, only: tuple[str, ...]) -> None:
+def up(host: str | None, port: int | None, only: tuple[str, ...]) -> None:
     """Prepare RabbitMQ and the database, then run web, worker, beat and Flower together."""
     from honcho.manager import Manager
     from honcho.printer import Printer
@@ -44,7 +41,10 @@ def up(host: str, port: int, only: tuple[str, ...]) -> None:
     from broker import bootstrap, declare
     from jobs.store.migrate import upgrade
 
-    settings = _jobs_settings()
+    web = _web_settings()
+    settings = web.jobs
+    host = host or web.host
+    port = port or web.port
     Path("var").mkdir(exist_ok=True)
     try:
         bootstrap.ensure_rabbitmq(settings.broker, say=lambda m: click.echo(f"up: {m}"))
@@ -55,7 +55,7 @@ def up(host: str, port: int, only: tuple[str, ...]) -> None:
     click.echo(f"up: database ready ({_redact(settings.database_url)})")
     from broker.topology import describe
 
-    with Connection(settings.broker.url, connect_timeout=5) as conn:
+    with Connection(settings.broker.url, connect_timeout=settings.broker.connect_timeout) as conn:
         declare.declare(conn, describe(settings.broker))
     click.echo(f"up: topology declared ({', '.join(settings.broker.queues)} + DLQs)")
     web_url = f"http://{host}:{port}"
@@ -63,7 +63,7 @@ def up(host: str, port: int, only: tuple[str, ...]) -> None:
         "\n  Beatkeeper UI    " + web_url + "/\n"
         "  API docs         " + web_url + "/api/docs\n"
         "  Flower           " + settings.flower_url + "/\n"
-        "  RabbitMQ console " + _console(settings) + "\n"
+        "  RabbitMQ console " + web.rabbitmq_console_url + "\n"
         "  Ctrl-C stops everything.\n"
     )
     manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty(), prefix=True))
@@ -81,14 +81,6 @@ def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-def _console(settings: Any) -> str:
-    from broker.management import public_url
-
-    return os.environ.get("BEATKEEPER_RABBITMQ_CONSOLE_URL") or public_url(
-        settings.broker.management_url
-    )
 
 
 @main.group()

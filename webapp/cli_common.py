@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -43,15 +43,25 @@ class Commands(click.Group):
             report(exc)
 
 
+if TYPE_CHECKING:
+    from jobs.settings import JobsSettings
+    from webapp.settings import WebSettings
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
-def _jobs_settings() -> Any:
-    from jobs.settings import JobsSettings
+def _web_settings() -> WebSettings:
+    """The environment, read once for the command; bad values exit 2 naming the variable."""
+    from webapp.settings import WebSettings
 
     try:
-        return JobsSettings.from_env()
+        return WebSettings.from_env()
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc), 2)
+
+
+def _jobs_settings() -> JobsSettings:
+    return _web_settings().jobs

@@ -1,40 +1,38 @@
-"""Web settings, read once from the environment."""
+"""Web settings (pydantic-settings), read once from the environment."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any, Self
+
+from pydantic import Field, model_validator
 
 from broker.management import public_url
-from broker.settings import UnsafeSettingsError
+from broker.settings import EnvSettings, UnsafeSettingsError
 from jobs.settings import JobsSettings
 
 DEV_SECRET_KEY = "beatkeeper-development-only-secret"
 
 
-@dataclass(frozen=True)
-class WebSettings:
-    jobs: JobsSettings = field(default_factory=JobsSettings)
-    secret_key: str = DEV_SECRET_KEY
-    flower_url: str = "http://127.0.0.1:5555"
-    rabbitmq_console_url: str = "http://127.0.0.1:15672/"
+class WebSettings(EnvSettings):
+    """The web front ends' settings, on top of the job platform's."""
+
+    jobs: JobsSettings = JobsSettings()
+    secret_key: str = Field(default=DEV_SECRET_KEY, validation_alias="BEATKEEPER_SECRET_KEY")
+    # None: the management URL without its credentials.
+    console_url: str | None = Field(
+        default=None, validation_alias="BEATKEEPER_RABBITMQ_CONSOLE_URL"
+    )
+    host: str = Field(default="127.0.0.1", validation_alias="BEATKEEPER_WEB_HOST")
+    port: int = Field(default=8000, validation_alias="BEATKEEPER_WEB_PORT")
     run_poll_interval_ms: int = 1000
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> WebSettings:
-        source = dict(os.environ if env is None else env)
-        jobs = JobsSettings.from_env(source)
-        settings = cls(
-            jobs=jobs,
-            secret_key=source.get("BEATKEEPER_SECRET_KEY") or DEV_SECRET_KEY,
-            flower_url=jobs.flower_url,
-            rabbitmq_console_url=source.get("BEATKEEPER_RABBITMQ_CONSOLE_URL")
-            or public_url(jobs.broker.management_url),
-        )
-        settings.validate()
-        return settings
+    def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
+        return {"jobs": JobsSettings.from_env(env)}
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if not self.jobs.broker.is_local and self.secret_key == DEV_SECRET_KEY:
             raise UnsafeSettingsError(
                 "BEATKEEPER_SECRET_KEY is unset (the development default) while "
@@ -42,3 +40,13 @@ class WebSettings:
             )
         if not self.jobs.broker.is_local and len(self.secret_key) < 32:
             raise UnsafeSettingsError("BEATKEEPER_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def flower_url(self) -> str:
+        return self.jobs.flower.url
+
+    @property
+    def rabbitmq_console_url(self) -> str:
+        """The RabbitMQ console a person can open (never with the management credentials)."""
+        return self.console_url or public_url(self.jobs.broker.management_url)

@@ -8,7 +8,6 @@ overriding ``setup_schedule``, ``tick``, ``sync`` and ``close``; the work is don
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from celery.beat import Scheduler
@@ -20,18 +19,6 @@ from jobs.beat.sync import sync_code_schedules
 from jobs.store.schedules import ScheduleStore
 
 log = logging.getLogger(__name__)
-
-
-def config_from_env(env: dict[str, str] | None = None) -> BeatConfig:
-    source = os.environ if env is None else env
-    try:
-        return BeatConfig(
-            lookahead=float(source.get("BEATKEEPER_BEAT_LOOKAHEAD", "10.0")),
-            poll_interval=float(source.get("BEATKEEPER_BEAT_POLL_INTERVAL", "0.5")),
-            max_batch=int(source.get("BEATKEEPER_BEAT_MAX_BATCH", "1000")),
-        )
-    except ValueError as exc:
-        raise ValueError(f"BEATKEEPER_BEAT_*: {exc}") from None
 
 
 class DatabaseScheduler(Scheduler):
@@ -47,13 +34,17 @@ class DatabaseScheduler(Scheduler):
         # No publish retries here: the engine keeps a failed fire and retries it at the next
         # tick, and must not hold the database's write lock through a long outage.
         self.publisher = ConfirmingPublisher(
-            app.settings.broker.url, retry=PublishRetryPolicy(max_retries=0), confirm_timeout=5.0
+            app.settings.broker.url,
+            retry=PublishRetryPolicy(max_retries=0),
+            confirm_timeout=5.0,
+            connect_timeout=app.settings.broker.connect_timeout,
         )
         try:  # connect now, not during the first burst; a broker that is down is retried later
             self.publisher.ensure_connected()
         except Exception:
             log.warning("broker not reachable at beat start; fires will retry", exc_info=True)
-        self.engine = BeatEngine(app, store, self.publisher.publish, config=config_from_env())
+        config = BeatConfig(**app.settings.beat.model_dump())
+        self.engine = BeatEngine(app, store, self.publisher.publish, config=config)
         self.engine.start()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:

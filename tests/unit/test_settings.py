@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from broker.management import ManagementClient
 from broker.settings import BrokerSettings, UnsafeSettingsError
+from jobs.factory import celery_config
 from jobs.settings import JobsSettings
 from webapp.settings import WebSettings
 
@@ -53,8 +55,10 @@ def test_a_short_secret_key_is_refused_outside_development() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("BEATKEEPER_RETRY_MAX_RETRIES", "many", "BEATKEEPER_RETRY_MAX_RETRIES must be a int"),
-        ("BEATKEEPER_RETRY_JITTER", "maybe", "BEATKEEPER_RETRY_JITTER must be true or false"),
+        ("BEATKEEPER_RETRY_MAX_RETRIES", "many", "BEATKEEPER_RETRY_MAX_RETRIES: .*integer"),
+        ("BEATKEEPER_RETRY_JITTER", "maybe", "BEATKEEPER_RETRY_JITTER: .*boolean"),
+        ("BEATKEEPER_BROKER_CONNECT_TIMEOUT", "0", "BEATKEEPER_BROKER_CONNECT_TIMEOUT"),
+        ("BEATKEEPER_FLOWER_BASIC_AUTH", "admin", "BEATKEEPER_FLOWER_BASIC_AUTH"),
         ("BEATKEEPER_DELIVERY_LIMIT", "0", "BEATKEEPER_DELIVERY_LIMIT must be at least 1"),
         ("BEATKEEPER_DEFAULT_QUEUE", "nope", "BEATKEEPER_DEFAULT_QUEUE='nope'"),
         ("BEATKEEPER_QUEUE_PREFIX", "a#b", "BEATKEEPER_QUEUE_PREFIX"),
@@ -77,3 +81,70 @@ def test_retry_defaults_come_from_the_environment() -> None:
 
 def test_queue_list_is_read_from_a_comma_separated_variable() -> None:
     assert BrokerSettings.from_env({"BEATKEEPER_QUEUES": "a, b ,c"}).queues == ("a", "b", "c")
+
+
+def test_a_bad_value_never_echoes_the_credentials_of_the_other_variables() -> None:
+    with pytest.raises(ValueError) as caught:
+        JobsSettings.from_env({**PRODUCTION, "BEATKEEPER_DELIVERY_LIMIT": "0"})
+    assert "s3cret" not in str(caught.value)
+
+
+def test_constructing_settings_reads_nothing_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BEATKEEPER_QUEUE_PREFIX", "from-the-environment")
+    assert BrokerSettings().prefix == "beatkeeper"
+    assert BrokerSettings.from_env().prefix == "from-the-environment"
+
+
+def test_the_console_url_is_read_once_and_defaults_to_the_management_url_without_credentials() -> (
+    None
+):
+    configured = WebSettings.from_env(
+        {**PRODUCTION, "BEATKEEPER_RABBITMQ_CONSOLE_URL": "https://rabbit.example/"}
+    )
+    assert configured.rabbitmq_console_url == "https://rabbit.example/"
+    assert WebSettings.from_env(PRODUCTION).rabbitmq_console_url == "http://rabbit:15672/"
+
+
+def test_the_flower_link_follows_the_flower_port_unless_a_url_is_given() -> None:
+    assert JobsSettings.from_env({"BEATKEEPER_FLOWER_PORT": "5601"}).flower_url == (
+        "http://127.0.0.1:5601"
+    )
+    on_all_interfaces = {"BEATKEEPER_FLOWER_ADDRESS": "0.0.0.0", "BEATKEEPER_FLOWER_PORT": "5601"}
+    assert JobsSettings.from_env(on_all_interfaces).flower_url == "http://127.0.0.1:5601"
+    given = {"BEATKEEPER_FLOWER_PORT": "5601", "BEATKEEPER_FLOWER_URL": "https://flower.example/"}
+    assert JobsSettings.from_env(given).flower_url == "https://flower.example"
+
+
+def test_the_broker_connect_timeout_reaches_celery() -> None:
+    settings = JobsSettings.from_env({"BEATKEEPER_BROKER_CONNECT_TIMEOUT": "1.5"})
+    assert settings.broker.connect_timeout == 1.5
+    from broker.topology import describe
+
+    config = celery_config(settings, describe(settings.broker))
+    assert config["broker_connection_timeout"] == 1.5
+
+
+@pytest.mark.parametrize(
+    ("url", "vhost"),
+    [
+        ("amqp://bk:pw@rabbitmq:5672/beatkeeper", "beatkeeper"),
+        ("amqp://guest:guest@127.0.0.1:5672//", "/"),
+        ("amqp://guest:guest@127.0.0.1:5672", "/"),
+        ("amqp://bk:pw@rabbitmq:5672/team%2Fa", "team/a"),
+    ],
+)
+def test_the_management_client_reads_the_vhost_the_broker_url_names(url: str, vhost: str) -> None:
+    client = ManagementClient.for_broker(BrokerSettings(url=url))
+    try:
+        assert client.vhost == vhost
+    finally:
+        client.close()
+
+
+def test_the_job_modules_are_read_from_a_comma_separated_variable() -> None:
+    settings = JobsSettings.from_env(
+        {"BEATKEEPER_JOB_MODULES": "jobs.examples, tests.support.testjobs"}
+    )
+    assert settings.job_modules == ("jobs.examples", "tests.support.testjobs")

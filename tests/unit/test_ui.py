@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jobs.factory import create_celery_app, load_registry
-from jobs.settings import JobsSettings
+from jobs.settings import FlowerSettings, JobsSettings
 from tests.conftest import settings_env
 from webapp.asgi import create_app
 from webapp.settings import WebSettings
@@ -18,10 +18,12 @@ from webapp.settings import WebSettings
 @pytest.fixture
 def client(free_sqlite_url: str) -> Iterator[TestClient]:
     env = settings_env("bk-ui", free_sqlite_url, "amqp://guest:guest@127.0.0.1:1//")
+    jobs = JobsSettings.from_env(env)
     settings = WebSettings(
-        jobs=JobsSettings.from_env(env),
-        flower_url="http://flower.example:5555",
-        rabbitmq_console_url="http://rabbit.example:15672/",
+        jobs=jobs.model_copy(
+            update={"flower": FlowerSettings(public_url="http://flower.example:5555")}
+        ),
+        console_url="http://rabbit.example:15672/",
     )
     celery_app = create_celery_app(settings.jobs, load_registry("jobs.examples"))
     with TestClient(create_app(settings, celery_app)) as test_client:

@@ -1,18 +1,15 @@
-"""Alembic environment: the URL comes from the programmatic config (or DATABASE_URL)."""
+"""Alembic environment: the URL comes from the programmatic config (or the settings)."""
 
 from __future__ import annotations
 
-import os
-
 from alembic import context
 
+from jobs.settings import JobsSettings
 from jobs.store.db import make_engine
 from jobs.store.tables import metadata
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url") or os.environ.get(
-    "DATABASE_URL", "sqlite:///var/beatkeeper.db"
-)
+url = config.get_main_option("sqlalchemy.url") or JobsSettings.from_env().database_url
 
 engine = make_engine(url)
 with engine.connect() as connection:
