@@ -27,6 +27,7 @@ from typing import Any
 
 from amqp.exceptions import NotFound
 from kombu import Connection
+from kombu.exceptions import OperationalError
 
 from broker.names import REASON_HEADER
 from broker.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
@@ -176,7 +177,7 @@ class DeadLetterBox:
             yield channel
         except NotFound:
             raise DeadLetterQueueMissing(f"queue {queue!r} is not declared") from None
-        except (*conn.connection_errors, *conn.channel_errors, OSError) as exc:
+        except (OperationalError, *conn.connection_errors, *conn.channel_errors, OSError) as exc:
             raise BrokerUnavailable(f"broker unreachable or refused: {exc}") from exc
         finally:
             conn.release()

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobs.enqueue import Enqueuer
 from jobs.factory import create_celery_app
+from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
 from jobs.services.schedules import ScheduleManager
 from webapp.api import errors, router
@@ -98,10 +99,16 @@ def create_app(settings: WebSettings | None = None, celery_app: Celery | None = 
     api.state.service = service
     api.state.schedules = ScheduleManager(celery_app, enqueuer)
     api.state.settings = settings
+    api.state.deadletters = DeadLetterService(celery_app)
     api.add_middleware(SameOriginAPI)
     errors.install(api)
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")
-    flask_app = create_flask_app(settings=settings, service=service, schedules=api.state.schedules)
+    flask_app = create_flask_app(
+        settings=settings,
+        service=service,
+        schedules=api.state.schedules,
+        deadletters=api.state.deadletters,
+    )
     api.mount("/", WSGIMiddleware(flask_app))  # type: ignore[arg-type]
     return api

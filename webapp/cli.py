@@ -152,3 +152,7 @@ def run(run_id: str) -> None:
 from webapp.cli_schedules import schedules  # noqa: E402  (registers the group)
 
 main.add_command(schedules)
+
+from webapp.cli_deadletters import dlq  # noqa: E402  (registers the group)
+
+main.add_command(dlq)

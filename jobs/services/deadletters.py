@@ -23,6 +23,7 @@ from broker.deadletters import (
 )
 from broker.publisher import ConfirmingPublisher, OutgoingMessage
 from broker.topology import QueueSpec
+from jobs.errors import Invalid, NotFound, Unavailable
 from jobs.store.runs import RunRecord, utcnow
 
 MAX_LIST = 1000
@@ -30,30 +31,30 @@ MAX_LIST = 1000
 SCAN_LIMIT = 10_000
 
 
-class DeadLetterError(Exception):
-    """Root of what this service raises on purpose."""
+class UnknownDeadLetterQueue(NotFound):
+    """No work queue of that name, so no dead-letter queue either."""
 
 
-class UnknownDeadLetterQueue(DeadLetterError, LookupError):
-    pass
+class UnknownDeadLetter(NotFound):
+    """Named messages are not in the dead-letter queue; ``ids`` lists them."""
 
-
-class UnknownDeadLetter(DeadLetterError, LookupError):
     def __init__(self, message: str, ids: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.ids = list(ids)
 
 
-class ConfirmationRequired(DeadLetterError, ValueError):
-    pass
+class ConfirmationRequired(Invalid):
+    def __init__(self, message: str) -> None:
+        super().__init__([{"field": "confirm", "message": message}], message)
 
 
-class InvalidSelection(DeadLetterError, ValueError):
-    pass
+class InvalidSelection(Invalid):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__([{"field": field, "message": message}], message)
 
 
-class DeadLettersUnavailable(DeadLetterError, RuntimeError):
-    pass
+class DeadLettersUnavailable(Unavailable):
+    """The broker could not be reached, or the queue is not declared on it."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,9 @@ class DeadLetterService:
         try:
             spec: QueueSpec = self.app.topology.work_queue(queue)
         except KeyError as exc:
-            raise UnknownDeadLetterQueue(str(exc.args[0])) from None
+            raise UnknownDeadLetterQueue(
+                str(exc.args[0]).replace("queue", "work queue", 1)
+            ) from None
         return spec
 
     def _broker(self, call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -182,7 +185,7 @@ class DeadLetterService:
     def list(self, queue: str, limit: int = 100) -> Listing:
         """The first ``limit`` dead letters of ``queue``, oldest first, with their runs."""
         if not 1 <= limit <= MAX_LIST:
-            raise InvalidSelection(f"limit must be between 1 and {MAX_LIST}")
+            raise InvalidSelection("limit", f"limit must be between 1 and {MAX_LIST}")
         view = self.queue(queue)
         letters = self._broker(self.box.peek, view.dead_letter_queue, limit)
         return Listing(view, [self._view(letter) for letter in letters])
@@ -208,7 +211,7 @@ class DeadLetterService:
         spec = self._work_queue(queue)
         assert spec.dead_letter_queue is not None
         if ids is not None and not ids:
-            raise InvalidSelection("name at least one message id, or re-drive all")
+            raise InvalidSelection("ids", "name at least one message id, or re-drive all")
         runs: dict[str, RunRecord] = {}
 
         def rewrite(letter: DeadLetter) -> OutgoingMessage:

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from webapp.api import health, jobs, runs, schedules
+from webapp.api import deadletters, health, jobs, runs, schedules
 
 router = APIRouter()
 router.include_router(health.router)
 router.include_router(jobs.router)
 router.include_router(runs.router)
 router.include_router(schedules.router)
+router.include_router(deadletters.router)

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 
+from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
 from jobs.services.schedules import ScheduleManager
 from webapp.settings import WebSettings
@@ -17,6 +18,7 @@ def create_app(
     settings: WebSettings | None = None,
     service: JobService | None = None,
     schedules: ScheduleManager | None = None,
+    deadletters: DeadLetterService | None = None,
 ) -> Flask:
     """Flask application factory; ``service`` and ``schedules`` are shared with the API when
     mounted under it (one enqueuer, one broker connection)."""
@@ -40,11 +42,13 @@ def create_app(
         schedules = ScheduleManager(service.app, service.enqueuer)
     app.extensions["beatkeeper"] = service
     app.extensions["beatkeeper_schedules"] = schedules
+    app.extensions["beatkeeper_deadletters"] = deadletters or DeadLetterService(service.app)
 
-    from webapp.ui import errors, pages, schedule_pages
+    from webapp.ui import deadletter_pages, errors, pages, schedule_pages
 
     errors.install(app)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(schedule_pages.bp)
+    app.register_blueprint(deadletter_pages.bp)
     return app
