@@ -74,12 +74,12 @@ def test_day_of_week_seven_is_sunday_like_zero() -> None:
 @pytest.mark.parametrize(
     ("expr", "message"),
     [
-        ("61 * * * *", "minute field '61' out of range 0-59"),
-        ("* 24 * * *", "hour field '24' out of range 0-23"),
-        ("* * 0 * *", "day-of-month field '0' out of range 1-31"),
-        ("* * * 13 *", "month field '13' out of range 1-12"),
-        ("* * * * 8", "day-of-week field '8' out of range 0-7"),
-        ("60 * * * * *", "second field '60' out of range 0-59"),
+        ("61 * * * *", "minute field '61' is out of range 0-59"),
+        ("* 24 * * *", "hour field '24' is out of range 0-23"),
+        ("* * 0 * *", "day-of-month field '0' is out of range 1-31"),
+        ("* * * 13 *", "month field '13' is out of range 1-12"),
+        ("* * * * 8", "day-of-week field '8' is out of range 0-7"),
+        ("60 * * * * *", "second field '60' is out of range 0-59"),
         ("*/0 * * * *", "minute field '*/0' needs a step of at least 1"),
         ("* 5-1 * * *", "hour field '5-1' has a range that runs backwards"),
         ("x * * * *", "minute field 'x' is not a number"),
@@ -99,8 +99,8 @@ def test_a_bad_expression_raises_a_cron_error_naming_the_bad_part(expr: str, mes
 
 
 def test_a_trigger_error_reads_field_colon_message_and_survives_pickling() -> None:
-    error = TriggerError("cron", "minute field '61' out of range 0-59")
-    assert str(error) == "cron: minute field '61' out of range 0-59"
+    error = TriggerError("cron", "minute field '61' is out of range 0-59")
+    assert str(error) == "cron: minute field '61' is out of range 0-59"
     assert isinstance(error, ValueError)
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.field, copy.message) == (error.field, error.message)

@@ -70,7 +70,8 @@ def leaning_to_star(field: st.SearchStrategy[Field], values: range) -> st.Search
 def expressions(
     draw: st.DrawFn, with_seconds: bool | None = None, hour: int | None = None
 ) -> tuple[str, list[frozenset[int]]]:
-    """A cron expression and the value sets of its six fields (seconds first).
+    """A cron expression, the value sets of its six fields (seconds first), and whether a day
+    matches when either day field does (a last set holding one bool).
 
     ``hour`` pins the hour field to one value, to aim at the hour a transition skips or repeats.
     """
@@ -86,15 +87,17 @@ def expressions(
     parts = [second, draw(fields(0, 59)), hour_field, draw(dom), draw(month), draw(dow)]
     weekdays = frozenset(0 if d == 7 else d for d in parts[5][1])
     text = " ".join(p[0] for p in (parts if seconds else parts[1:]))
-    return text, [p[1] for p in parts[:5]] + [weekdays]
+    # Vixie's rule: a day field is restricted unless its text starts with `*`.
+    either = not (parts[3][0].startswith("*") or parts[5][0].startswith("*"))
+    return text, [p[1] for p in parts[:5]] + [weekdays, frozenset({either})]
 
 
 def matches(sets: list[frozenset[int]], wall: datetime) -> bool:
     """Does a local wall time match, with Vixie's either-day rule for two restricted day fields?"""
-    second, minute, hour, days, months, weekdays = sets
+    second, minute, hour, days, months, weekdays, either = sets
     by_date = wall.day in days
     by_weekday = (wall.weekday() + 1) % 7 in weekdays
-    if len(days) < 31 and len(weekdays) < 7:
+    if True in either:
         day_ok = by_date or by_weekday
     else:
         day_ok = by_date and by_weekday
@@ -164,7 +167,8 @@ def test_parsing_a_random_expression_yields_the_sorted_values_it_means(
     expr, sets = spec
     trigger = build(expr, zone)
     parsed = (trigger.seconds, trigger.minutes, trigger.hours, trigger.days, trigger.months)
-    assert [*parsed, trigger.weekdays] == [tuple(sorted(s)) for s in sets]
+    assert [*parsed, trigger.weekdays] == [tuple(sorted(s)) for s in sets[:6]]
+    assert trigger.rule.both_restricted is (True in sets[6])
 
 
 @FAST
