@@ -79,7 +79,9 @@ class FireLedger:
             exist = self.runs.existing_ids(conn, [r.id for r, _ in live + live_skips])
             live = list({r.id: (r, h) for r, h in live if r.id not in exist}.values())
             live_skips = [(r, why) for r, why in live_skips if r.id not in exist]
-            self.runs.insert_pending(conn, [r for r, held in live if held], now, reason=HELD)
+            self.runs.insert_pending(
+                conn, [r for r, held in live if held], now, reason=HELD, held=True
+            )
             self.runs.insert_pending(conn, [r for r, held in live if not held], now)
             for run, reason in live_skips:
                 self.runs.insert_pending(conn, [run], now, state="SKIPPED", reason=reason)

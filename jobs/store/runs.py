@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from jobs.store.tables import DONE_STATES, run_attempts, runs
 
-# A fire the beat handed to the broker ahead of its time carries this reason until it
-# starts; only such fires are cancelled when their schedule changes.
+# Why a fire the beat handed to the broker ahead of its time is still PENDING, for people;
+# the ``held`` column is the flag the code reads.
 HELD = "sent ahead; held by the broker until due"
 # States in which a delivered message must not run (re-driven FAILUREs do run again).
 NOT_RUNNABLE = ("CANCELLED", "SUCCESS", "SKIPPED")
@@ -57,6 +57,7 @@ class RunRecord:
     scheduled_for: datetime | None = None
     published_at: datetime | None = None
     reason: str | None = None
+    held: bool = False
     history: tuple[AttemptRecord, ...] = field(default=())
 
     @property
@@ -101,6 +102,7 @@ class RunStore:
         state: str = "PENDING",
         reason: str | None = None,
         skip_existing: bool = False,
+        held: bool = False,
     ) -> None:
         """Insert rows inside the caller's transaction (one statement per batch).
 
@@ -139,6 +141,7 @@ class RunStore:
                         "scheduled_for": n.scheduled_for,
                         "published_at": at if state == "PENDING" else None,
                         "reason": reason,
+                        "held": held,
                         "finished_at": None if state == "PENDING" else at,
                     }
                     for n in new
@@ -192,6 +195,7 @@ class RunStore:
                         # A re-driven run may start before the re-drive updates its row.
                         "dead_lettered": False,
                         "finished_at": None,
+                        "held": False,
                     },
                     where=runs.c.state.notin_(NOT_RUNNABLE),
                 )
@@ -230,10 +234,10 @@ class RunStore:
             .where(
                 runs.c.schedule == schedule,
                 runs.c.state == "PENDING",
-                runs.c.reason == HELD,
+                runs.c.held.is_(True),
                 runs.c.scheduled_for > not_yet_sent,
             )
-            .values(state="CANCELLED", finished_at=at, reason=reason)
+            .values(state="CANCELLED", finished_at=at, reason=reason, held=False)
         )
         return int(result.rowcount or 0)
 

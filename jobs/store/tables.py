@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from jobs.store.db import UTCDateTime
@@ -58,6 +59,9 @@ runs = Table(
     Column("scheduled_for", UTCDateTime),
     Column("published_at", UTCDateTime),
     Column("reason", Text),
+    # A fire the beat handed to the broker ahead of its time, not started yet: only such
+    # fires are cancelled when their schedule changes.
+    Column("held", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_runs_job_enqueued", "job", "enqueued_at"),
     Index("ix_runs_schedule_for", "schedule", "scheduled_for"),
     Index("ix_runs_state", "state"),
