@@ -97,10 +97,7 @@ def matches(sets: list[frozenset[int]], wall: datetime) -> bool:
     second, minute, hour, days, months, weekdays, either = sets
     by_date = wall.day in days
     by_weekday = (wall.weekday() + 1) % 7 in weekdays
-    if True in either:
-        day_ok = by_date or by_weekday
-    else:
-        day_ok = by_date and by_weekday
+    day_ok = (by_date or by_weekday) if True in either else (by_date and by_weekday)
     return (
         wall.second in second
         and wall.minute in minute
