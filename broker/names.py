@@ -38,3 +38,12 @@ def queue_name(prefix: str, queue: str) -> str:
 def dead_letter_queue_name(prefix: str, queue: str) -> str:
     """The dead-letter queue that collects what its work queue gave up on."""
     return f"{prefix}.{queue}.dlq"
+
+
+# A message Beatkeeper dead-letters itself carries why in this header (the x-death header
+# RabbitMQ adds says only "rejected" or "delivery_limit").
+REASON_HEADER = "x-beatkeeper-reason"
+# The work queue a message was dead-lettered from, on the copies the worker publishes.
+ORIGIN_QUEUE_HEADER = "x-beatkeeper-queue"
+# Set by quorum queues: how many times the message was delivered before and returned.
+DELIVERY_COUNT_HEADER = "x-delivery-count"

@@ -65,3 +65,10 @@ def task_message(
 def _short_repr(value: Any, limit: int = 1024) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Headers of a fire the beat hands to the broker ahead of its time (held in a delay queue).
+DUE_AT_HEADER = "beatkeeper_due_at"  # when the broker should release it (ISO 8601)
+# "schedule" when the expiry is the schedule's own ``expires_seconds``, "period" when it is
+# the default (one period): only the default is stretched by a late release.
+EXPIRY_HEADER = "beatkeeper_expiry"

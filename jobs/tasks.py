@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery, Task
@@ -12,9 +13,13 @@ from celery.exceptions import Ignore
 from celery.signals import task_revoked
 from celery.worker.request import Request
 
+from broker.names import DELIVERY_COUNT_HEADER
 from jobs.policies import RetryPolicy
 from jobs.registry import JobSpec
+from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome, RunExpired
 from jobs.store.runs import NewRun, RunStore, utcnow
+from jobs.worker import expiry
+from jobs.worker.outbox import Outbox, outbox_for
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +39,40 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class DeadLetteringRequest(Request):
-    """Celery requeues a late-ack message whose task hit its hard time limit; for a job
-    whose policy dead-letters, that would rerun it up to the delivery limit. Reject it
-    without requeue instead, so RabbitMQ dead-letters it like any other failure."""
+def delivery_count(headers: Mapping[str, Any]) -> int:
+    """How many times this message was delivered before (the quorum queue's count)."""
+    try:
+        return max(0, int(headers.get(DELIVERY_COUNT_HEADER) or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+class BeatkeeperRequest(Request):
+    """Celery's request, with Beatkeeper's rules for expiry and hard time limits."""
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
+        # Celery requeues a late-ack message whose task hit its hard time limit; for a job
+        # whose policy dead-letters, that would rerun it up to the delivery limit. Reject
+        # it without requeue instead, so RabbitMQ dead-letters it like any other failure.
         self._dead_letter = not soft
         super().on_timeout(soft, timeout)
 
     def reject(self, requeue: bool = False) -> None:
         super().reject(requeue=requeue and not getattr(self, "_dead_letter", False))
 
+    def maybe_expire(self) -> bool | None:
+        """Expiry bounds when the first attempt may start, never the retries the job's
+        policy asks for; a held fire released late by the broker gets its window back."""
+        if int(self.request_dict.get("retries") or 0) > 0:
+            return None
+        expires = expiry.effective_expiry(self.expires, self.request_dict)
+        if expires is None or datetime.now(UTC) <= expires:
+            return None
+        return bool(super().maybe_expire())
+
 
 class BeatkeeperTask(Task):
-    """Records every attempt in the run store; never lets a store error fail a job."""
+    """Records every attempt through the worker's outbox; never lets a store error fail a job."""
 
     spec: JobSpec
     policy: RetryPolicy
@@ -60,45 +84,68 @@ class BeatkeeperTask(Task):
         store: RunStore = self.app.store
         return store
 
+    @property
+    def outbox(self) -> Outbox:
+        return outbox_for(self.app)
+
+    def _run(self, task_id: str, args: Any, kwargs: Any) -> NewRun:
+        return NewRun(task_id, self.name, self.job_queue, dict(kwargs or {}), list(args or ()))
+
+    def _key(self) -> AttemptKey:
+        headers = vars(self.request)
+        return AttemptKey(int(self.request.retries or 0), delivery_count(headers))
+
     def _record(self, what: str, action: Callable[[], None]) -> None:
         try:
             action()
         except Exception:
             log.exception("could not record %s of run %s (%s)", what, self.request.id, self.name)
 
+    def _finish(self, task_id: str, args: Any, kwargs: Any, outcome: Outcome, **extra: Any) -> None:
+        event = AttemptFinished(
+            self._run(task_id, args, kwargs),
+            self._key(),
+            outcome,
+            utcnow(),
+            worker=self.request.hostname,
+            **extra,
+        )
+        self._record(outcome.value.lower(), lambda: self.outbox.put(event))
+
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        new = NewRun(task_id, self.name, self.job_queue, dict(kwargs), list(args))
-        attempt = int(self.request.retries or 0) + 1
+        event = AttemptStarted(
+            self._run(task_id, args, kwargs), self._key(), self.request.hostname, utcnow()
+        )
 
         def start() -> None:
-            if not self.store.mark_started(new, attempt, self.request.hostname, utcnow()):
+            if not self.outbox.start(event):
                 self.request.beatkeeper_cancelled = True
 
         self._record("start", start)
 
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
-        self._record(
-            "success", lambda: self.store.mark_succeeded(task_id, _jsonable(retval), utcnow())
-        )
+        self._finish(task_id, args, kwargs, Outcome.SUCCESS, result=_jsonable(retval))
 
     def on_retry(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         retry_in = float(getattr(self.request, "beatkeeper_retry_in", 0) or 0)
         cause = getattr(exc, "exc", None) or exc
-        self._record(
-            "retry", lambda: self.store.mark_retry(task_id, _error_text(cause), retry_in, utcnow())
+        self._finish(
+            task_id, args, kwargs, Outcome.RETRY, error=_error_text(cause), retry_in=retry_in
         )
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        dead = self.policy.on_exhausted == "dead_letter"
-        self._record(
-            "failure",
-            lambda: self.store.mark_failed(
-                task_id, _error_text(exc), str(einfo) if einfo else None, dead, utcnow()
-            ),
+        self._finish(
+            task_id,
+            args,
+            kwargs,
+            Outcome.FAILURE,
+            error=_error_text(exc),
+            traceback=str(einfo) if einfo else None,
+            dead_lettered=self.policy.on_exhausted == "dead_letter",
         )
 
 
@@ -120,7 +167,11 @@ def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Tas
                 raise
             delay = policy.delay(retries)
             self.request.beatkeeper_retry_in = delay
-            raise self.retry(exc=exc, countdown=delay, max_retries=policy.max_retries) from exc
+            # The retry carries no expiry: a schedule's expiry bounds when the first attempt
+            # may start, never the retries its job's policy asks for.
+            raise self.retry(
+                exc=exc, countdown=delay, max_retries=policy.max_retries, expires=None
+            ) from exc
 
     run.__name__ = spec.func.__name__
     run.__doc__ = spec.description
@@ -140,7 +191,7 @@ def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Tas
         # Rejecting (not acking) a failed message makes RabbitMQ dead-letter it;
         # "discard" jobs ack it and keep the failure in the run history only.
         acks_on_failure_or_timeout=policy.on_exhausted == "discard",
-        Request=DeadLetteringRequest,
+        Request=BeatkeeperRequest,
     )(run)
 
 
@@ -150,4 +201,5 @@ def _record_expired(
 ) -> None:
     """A message that expired before a worker took it is recorded, not dropped silently."""
     if expired and isinstance(sender, BeatkeeperTask) and request is not None:
-        sender._record("expiry", lambda: sender.store.mark_expired(request.id, utcnow()))
+        event = RunExpired(request.id, utcnow())
+        sender._record("expiry", lambda: sender.outbox.put(event))

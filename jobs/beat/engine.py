@@ -44,7 +44,7 @@ from jobs.beat.planning import (
     overlap_reason,
     previous_state,
 )
-from jobs.messages import task_message
+from jobs.messages import DUE_AT_HEADER, EXPIRY_HEADER, task_message
 from jobs.schedules.definition import fire_time
 from jobs.schedules.triggers import Trigger, TriggerError
 from jobs.store.fires import Guard
@@ -322,7 +322,14 @@ class BeatEngine:
             message = replace(
                 message,
                 exchange=self.app.topology.hold_exchange.name,
-                headers={**message.headers, HOLD_SHARD_HEADER: next(self._shards)},
+                headers={
+                    **message.headers,
+                    HOLD_SHARD_HEADER: next(self._shards),
+                    # The worker stretches a default expiry by how late the broker released
+                    # the fire (jobs.worker.expiry); a schedule's own expiry stays as it is.
+                    DUE_AT_HEADER: fire.at.isoformat(),
+                    EXPIRY_HEADER: "schedule" if fire.own_expiry else "period",
+                },
                 deliver_at=fire.at.timestamp(),
             )
         return message

@@ -50,6 +50,7 @@ class PlannedFire:
     expires: datetime | None
     priority: int | None
     hold: bool  # handed to the broker ahead of time, held until ``at``
+    own_expiry: bool = False  # ``expires`` is the schedule's own, not the default period
 
 
 @dataclass
@@ -120,7 +121,8 @@ class Planner:
         new = self.new_run(row, nominal, row.version)
         at = fire_at or max(now, fire_time(row.name, nominal, row.jitter_seconds))
         expires = expires_at(trigger, nominal, at, row.expires_seconds)
-        plan.fires.append(PlannedFire(new, at, expires, row.priority, hold))
+        own = row.expires_seconds is not None
+        plan.fires.append(PlannedFire(new, at, expires, row.priority, hold, own_expiry=own))
         return new.id
 
     def next(

@@ -10,13 +10,24 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jobs.store.attempts import (
+    AttemptFinished,
+    AttemptStarted,
+    NewRun,
+    RunExpired,
+    WorkerEvent,
+    apply_event,
+    record_expired,
+    record_finish,
+    record_start,
+)
 from jobs.store.tables import DONE_STATES, run_attempts, runs
+
+__all__ = ["HELD", "AttemptRecord", "NewRun", "RunExpired", "RunRecord", "RunStore", "utcnow"]
 
 # Why a fire the beat handed to the broker ahead of its time is still PENDING, for people;
 # the ``held`` column is the flag the code reads.
 HELD = "sent ahead; held by the broker until due"
-# States in which a delivered message must not run (re-driven FAILUREs do run again).
-NOT_RUNNABLE = ("CANCELLED", "SUCCESS", "SKIPPED")
 
 
 def utcnow() -> datetime:
@@ -70,17 +81,6 @@ class RunRecord:
         if self.scheduled_for is None or self.started_at is None:
             return None
         return (self.started_at - self.scheduled_for).total_seconds() * 1000
-
-
-@dataclass(frozen=True)
-class NewRun:
-    id: str
-    job: str
-    queue: str
-    kwargs: dict[str, Any]
-    args: list[Any] = field(default_factory=list)
-    schedule: str | None = None
-    scheduled_for: datetime | None = None
 
 
 def _insert(conn: Connection) -> Any:
@@ -158,68 +158,25 @@ class RunStore:
     def delete_ids(self, conn: Connection, ids: Iterable[str]) -> None:
         conn.execute(delete(runs).where(runs.c.id.in_(list(ids))))
 
-    # -- writes from the worker ---------------------------------------------------
-    def mark_started(self, new: NewRun, attempt: int, worker: str | None, at: datetime) -> bool:
-        """Record an attempt's start; creates the row if the task was sent by other means.
-
-        Returns False, recording nothing, when the run must not run: it was cancelled
-        (its schedule changed after the fire was handed to the broker ahead of time), or
-        it already succeeded or was skipped (a duplicate delivery of the same message).
-        The check and the write are one statement, so a cancellation cannot slip between.
-        """
+    # -- writes from the worker (see jobs.store.attempts) ----------------------------
+    def start_attempt(self, event: AttemptStarted, *, check: bool = True) -> bool:
+        """Record an attempt's start; False (nothing recorded) when the run must not run."""
         with self.engine.begin() as conn:
-            ins = _insert(conn)
-            stmt = ins(runs).values(
-                id=new.id,
-                job=new.job,
-                queue=new.queue,
-                args=new.args,
-                kwargs=new.kwargs,
-                state="STARTED",
-                attempts=attempt,
-                enqueued_at=at,
-                started_at=at,
-                worker=worker,
-                dead_lettered=False,
-            )
-            result = conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[runs.c.id],
-                    set_={
-                        "state": "STARTED",
-                        "attempts": attempt,
-                        "started_at": at,
-                        "next_retry_at": None,
-                        "worker": worker,
-                        "reason": None,
-                        # A re-driven run may start before the re-drive updates its row.
-                        "dead_lettered": False,
-                        "finished_at": None,
-                        "held": False,
-                    },
-                    where=runs.c.state.notin_(NOT_RUNNABLE),
-                )
-            )
-            if not result.rowcount:
-                return False
-            att = ins(run_attempts).values(
-                run_id=new.id, number=attempt, started_at=at, worker=worker
-            )
-            conn.execute(
-                att.on_conflict_do_update(
-                    index_elements=[run_attempts.c.run_id, run_attempts.c.number],
-                    set_={"started_at": at, "worker": worker, "finished_at": None},
-                )
-            )
-        return True
+            return record_start(conn, event, check=check)
+
+    def finish_attempt(self, event: AttemptFinished) -> None:
+        with self.engine.begin() as conn:
+            record_finish(conn, event)
+
+    def apply(self, events: Sequence[WorkerEvent]) -> None:
+        """Apply events recorded late (a worker's outbox) in one transaction, in order."""
+        with self.engine.begin() as conn:
+            for event in events:
+                apply_event(conn, event)
 
     def mark_expired(self, run_id: str, at: datetime) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.state.in_(("PENDING", "RETRY")))
-                .values(state="EXPIRED", finished_at=at, reason="expired before a worker took it")
-            )
+            record_expired(conn, run_id, at)
 
     def cancel_pending_fires(
         self, conn: Connection, schedule: str, reason: str, at: datetime, offset: float = 0.0
@@ -240,68 +197,6 @@ class RunStore:
             .values(state="CANCELLED", finished_at=at, reason=reason, held=False)
         )
         return int(result.rowcount or 0)
-
-    def _finish_attempt(
-        self, conn: Connection, run_id: str, at: datetime, outcome: str, **extra: Any
-    ) -> None:
-        number = select(runs.c.attempts).where(runs.c.id == run_id).scalar_subquery()
-        conn.execute(
-            update(run_attempts)
-            .where(run_attempts.c.run_id == run_id, run_attempts.c.number == number)
-            .values(finished_at=at, outcome=outcome, **extra)
-        )
-
-    def _runtime(self, conn: Connection, run_id: str, at: datetime) -> float | None:
-        started = conn.execute(select(runs.c.started_at).where(runs.c.id == run_id)).scalar()
-        return None if started is None else (at - started).total_seconds() * 1000
-
-    def mark_retry(self, run_id: str, error: str, retry_in: float, at: datetime) -> None:
-        with self.engine.begin() as conn:
-            self._finish_attempt(conn, run_id, at, "RETRY", error=error, retry_in=retry_in)
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(
-                    state="RETRY",
-                    error=error,
-                    next_retry_at=datetime.fromtimestamp(at.timestamp() + retry_in, UTC),
-                    runtime_ms=self._runtime(conn, run_id, at),
-                )
-            )
-
-    def mark_succeeded(self, run_id: str, result: Any, at: datetime) -> None:
-        with self.engine.begin() as conn:
-            self._finish_attempt(conn, run_id, at, "SUCCESS")
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(
-                    state="SUCCESS",
-                    result=result,
-                    error=None,
-                    traceback=None,
-                    finished_at=at,
-                    runtime_ms=self._runtime(conn, run_id, at),
-                )
-            )
-
-    def mark_failed(
-        self, run_id: str, error: str, traceback: str | None, dead_lettered: bool, at: datetime
-    ) -> None:
-        with self.engine.begin() as conn:
-            self._finish_attempt(conn, run_id, at, "FAILURE", error=error)
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(
-                    state="FAILURE",
-                    error=error,
-                    traceback=traceback,
-                    dead_lettered=dead_lettered,
-                    finished_at=at,
-                    runtime_ms=self._runtime(conn, run_id, at),
-                )
-            )
 
     def mark_redriven(self, run_id: str, state: str, attempts: int, at: datetime) -> bool:
         """A dead-lettered run was published to its work queue again: PENDING once more.

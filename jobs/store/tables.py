@@ -79,6 +79,10 @@ run_attempts = Table(
     Column("error", Text),
     Column("retry_in", Float),
     Column("worker", String(200)),
+    # (retry, delivery) names one execution: Celery's retries and x-delivery-count.
+    Column("retry", Integer),
+    Column("delivery", Integer),
+    Index("ix_run_attempts_key", "run_id", "retry", "delivery", unique=True),
 )
 
 schedules = Table(

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from jobs.store import RunStore, make_engine
+from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
 from jobs.store.migrate import upgrade
 from jobs.store.runs import NewRun
 from tests.conftest import POSTGRES_URL, unavailable
@@ -50,14 +51,21 @@ def test_a_run_goes_from_pending_through_a_retry_to_success_on_postgresql(
     with postgres_store.engine.begin() as conn:
         postgres_store.insert_pending(conn, [new], t0)
 
-    postgres_store.mark_started(new, 1, "w1", t0 + timedelta(seconds=1))
-    postgres_store.mark_retry("run-1", "Boom: x", 2.0, t0 + timedelta(seconds=2))
-    postgres_store.mark_started(new, 2, "w1", t0 + timedelta(seconds=4))
-    postgres_store.mark_succeeded("run-1", {"ok": True}, t0 + timedelta(seconds=5))
+    first, second = AttemptKey(0, 0), AttemptKey(1, 0)
+    postgres_store.start_attempt(AttemptStarted(new, first, "w1", t0 + timedelta(seconds=1)))
+    postgres_store.finish_attempt(
+        AttemptFinished(
+            new, first, Outcome.RETRY, t0 + timedelta(seconds=2), error="Boom: x", retry_in=2.0
+        )
+    )
+    postgres_store.start_attempt(AttemptStarted(new, second, "w1", t0 + timedelta(seconds=4)))
+    postgres_store.finish_attempt(
+        AttemptFinished(new, second, Outcome.SUCCESS, t0 + timedelta(seconds=5), result={"ok": 1})
+    )
 
     record = postgres_store.get("run-1")
     assert record is not None
-    assert (record.state, record.attempts, record.result) == ("SUCCESS", 2, {"ok": True})
+    assert (record.state, record.attempts, record.result) == ("SUCCESS", 2, {"ok": 1})
     assert record.enqueued_at == t0
     assert [a.outcome for a in record.history] == ["RETRY", "SUCCESS"]
     assert record.history[0].retry_in == 2.0
@@ -68,8 +76,19 @@ def test_a_worker_that_starts_a_run_sent_by_plain_celery_creates_its_row(
     postgres_store: RunStore,
 ) -> None:
     at = datetime.now(UTC)
-    postgres_store.mark_started(NewRun("run-2", "add", "bk.default", {"x": 2}), 1, "w", at)
-    postgres_store.mark_failed("run-2", "Boom", "Traceback...", True, at + timedelta(seconds=1))
+    new = NewRun("run-2", "add", "bk.default", {"x": 2})
+    postgres_store.start_attempt(AttemptStarted(new, AttemptKey(0, 0), "w", at))
+    postgres_store.finish_attempt(
+        AttemptFinished(
+            new,
+            AttemptKey(0, 0),
+            Outcome.FAILURE,
+            at + timedelta(seconds=1),
+            error="Boom",
+            traceback="Traceback...",
+            dead_lettered=True,
+        )
+    )
     record = postgres_store.get("run-2")
     assert record is not None
     assert (record.state, record.dead_lettered, record.error) == ("FAILURE", True, "Boom")
@@ -83,7 +102,8 @@ def test_old_finished_runs_are_deleted_and_recent_ones_kept(postgres_store: RunS
         )
         postgres_store.insert_pending(conn, [NewRun("new", "add", "q", {})], now)
     for run_id in ("old", "new"):
-        postgres_store.mark_started(NewRun(run_id, "add", "q", {}), 1, "w", now)
-        postgres_store.mark_succeeded(run_id, None, now)
+        new = NewRun(run_id, "add", "q", {})
+        postgres_store.start_attempt(AttemptStarted(new, AttemptKey(0, 0), "w", now))
+        postgres_store.finish_attempt(AttemptFinished(new, AttemptKey(0, 0), Outcome.SUCCESS, now))
     assert postgres_store.delete_finished_before(now - timedelta(days=30)) == 1
     assert [r.id for r in postgres_store.list()] == ["new"]

@@ -376,24 +376,27 @@ def test_catch_up_all_sends_one_fire_for_a_schedule_that_must_not_overlap(world:
 
 
 def test_a_duplicate_delivery_of_a_finished_run_is_not_started_again(world: Any) -> None:
+    from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
     from jobs.store.runs import NewRun
 
     store = world.app.store
     run = NewRun("dup-1", "add", "bk.default", {"x": 1})
-    assert store.mark_started(run, 1, "w", T0) is True
-    store.mark_succeeded("dup-1", 1, T0)
-    assert store.mark_started(run, 1, "w", T0) is False
+    assert store.start_attempt(AttemptStarted(run, AttemptKey(0, 0), "w", T0)) is True
+    store.finish_attempt(AttemptFinished(run, AttemptKey(0, 0), Outcome.SUCCESS, T0, result=1))
+    assert store.start_attempt(AttemptStarted(run, AttemptKey(0, 1), "w", T0)) is False
     assert store.get("dup-1").state == "SUCCESS"
 
 
 def test_overlap_skip_stops_waiting_for_a_run_lost_with_its_worker(world: Any) -> None:
+    from jobs.store.attempts import AttemptKey, AttemptStarted
     from jobs.store.runs import NewRun
 
     world.manager.create(every(100, overlap="skip"), by="test")
     beat = world.engine(lookahead=0.0)
     run_for(world, beat, 101, step=1.0)  # the 100 s fire is sent
     first = world.recorder.sent[0][1].message_id
-    world.app.store.mark_started(NewRun(first, "add", "bk.default", {}), 1, "w", world.clock())
+    run = NewRun(first, "add", "bk.default", {})
+    world.app.store.start_attempt(AttemptStarted(run, AttemptKey(0, 0), "w", world.clock()))
     run_for(world, beat, 100, step=1.0)  # at 200 it is still STARTED: skipped
     assert [r.state for r in world.app.store.list(schedule="s") if r.id != first] == ["SKIPPED"]
     assert len(world.recorder.sent) == 1

@@ -1,0 +1,1 @@
+"""The worker side: consumer guard, outbox, expiry rules, reaper."""

@@ -1,0 +1,179 @@
+"""The worker's outbox: run events reach the store even when the store is away.
+
+A task appends its events to the process's local journal (durable before the message
+is acknowledged, so a crash loses nothing) and returns; a writer thread commits what
+arrived while its previous commit ran, in one transaction per batch, then deletes it
+from the journal. While the store refuses connections the writer backs off (capped)
+and logs the outage once; the journal keeps growing and drains when the store returns.
+Replaying an event twice is harmless (``jobs.store.attempts`` writes are idempotent).
+
+The start of an attempt is the one synchronous write: the worker must know whether the
+run was cancelled or already finished before it runs it. When the store cannot answer,
+the attempt runs anyway (at least once beats never) and its start is journaled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from jobs.store.attempts import AttemptStarted, WorkerEvent
+from jobs.store.runs import RunStore
+from jobs.worker.journal import SUFFIX, Journal, decode
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+BACKOFF_START, BACKOFF_CAP = 0.2, 10.0
+# Counted for a later metrics endpoint: events written late, events the store refused.
+COUNTS: Counter[str] = Counter()
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """A connection-level failure worth retrying later, not a bad event."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def default_directory(database_url: str) -> Path:
+    """``BEATKEEPER_OUTBOX_DIR``, else beside an SQLite database, else ``var/outbox``."""
+    configured = os.environ.get("BEATKEEPER_OUTBOX_DIR")
+    if configured:
+        return Path(configured)
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).parent / "outbox"
+    return Path("var/outbox")
+
+
+class Outbox:
+    def __init__(self, store: RunStore, directory: Path) -> None:
+        self.store = store
+        self.directory = directory
+        self.journal = Journal.create(directory)
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._stopping = False
+        self._outage = False
+        self._thread = threading.Thread(target=self._loop, name="beatkeeper-outbox", daemon=True)
+        self._thread.start()
+
+    # -- what tasks call ----------------------------------------------------------
+    def start(self, event: AttemptStarted) -> bool:
+        """Record a start synchronously when possible; False: the run must not run."""
+        if not self._outage and self.journal.pending() == 0:
+            try:
+                return self.store.start_attempt(event)
+            except Exception as exc:
+                if not store_unavailable(exc):
+                    log.exception("could not record the start of run %s", event.run.id)
+                self._note_outage(exc)
+        self.put(event)
+        return True
+
+    def put(self, event: WorkerEvent) -> None:
+        self.journal.append(event)
+        self._wake.set()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the journal is drained (tests, shutdown); False on timeout."""
+        self._wake.set()
+        with self._idle:
+            return self._idle.wait_for(lambda: self.journal.pending() == 0, timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+        self.journal.close()
+
+    # -- the writer thread --------------------------------------------------------
+    def _note_outage(self, exc: BaseException) -> None:
+        if not self._outage:
+            self._outage = True
+            log.warning("run store unavailable, journaling run events locally: %s", exc)
+
+    def _loop(self) -> None:
+        delay = BACKOFF_START
+        adopt_due = 0
+        while not self._stopping:
+            self._wake.wait(delay if self._outage else 1.0)
+            self._wake.clear()
+            try:
+                if adopt_due <= 0:
+                    self._adopt_orphans()
+                    adopt_due = 30
+                adopt_due -= 1
+                self._drain(self.journal)
+            except Exception as exc:
+                if not store_unavailable(exc):
+                    log.exception("outbox writer failed; retrying")
+                self._note_outage(exc)
+                delay = min(BACKOFF_CAP, delay * 2)
+                continue
+            if self._outage:
+                log.warning("run store back; journaled run events written")
+                self._outage = False
+            delay = BACKOFF_START
+            with self._idle:
+                self._idle.notify_all()
+
+    def _drain(self, journal: Journal) -> None:
+        while batch := journal.read(BATCH):
+            try:
+                self.store.apply([decode(body) for _, body in batch])
+            except Exception as exc:
+                if store_unavailable(exc):
+                    raise
+                self._apply_one_by_one(batch)
+            journal.delete_through(batch[-1][0])
+            COUNTS["written"] += len(batch)
+
+    def _apply_one_by_one(self, batch: list[tuple[int, str]]) -> None:
+        """A batch the store refused: apply what it accepts; log and count the rest."""
+        for seq, body in batch:
+            try:
+                self.store.apply([decode(body)])
+            except Exception as exc:
+                if store_unavailable(exc):
+                    raise
+                COUNTS["refused"] += 1
+                log.exception("run event %d refused by the store, dropped: %s", seq, body)
+
+    def _adopt_orphans(self) -> None:
+        """Drain the journals of worker processes that are gone (killed, or recycled)."""
+        for path in self.directory.glob(f"*{SUFFIX}"):
+            if path == self.journal.path:
+                continue
+            orphan = Journal.adopt(path)
+            if orphan is None:
+                continue
+            try:
+                self._drain(orphan)
+            finally:
+                orphan.close()
+
+
+_outboxes: weakref.WeakKeyDictionary[Any, tuple[int, Outbox]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def outbox_for(app: Any) -> Outbox:
+    """This process's outbox for ``app`` (a forked pool child gets its own)."""
+    with _lock:
+        entry = _outboxes.get(app)
+        if entry is None or entry[0] != os.getpid():
+            directory = default_directory(app.settings.database_url)
+            entry = (os.getpid(), Outbox(app.store, directory))
+            _outboxes[app] = entry
+        return entry[1]
