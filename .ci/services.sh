@@ -33,6 +33,17 @@ if ! port_open 5672; then
   rabbitmq-server -detached || true
   wait_port 5672 || { echo "RabbitMQ did not open port 5672" >&2; exit 1; }
 fi
+# The fault tests start a private node of their own (tests/support/celery_local/rabbitmq_node.py)
+# from the installed rabbitmq-server, even when the shared broker on 5672 runs elsewhere.
+rabbitmq_installed() { command -v rabbitmq-server >/dev/null || [[ -x /usr/sbin/rabbitmq-server ]]; }
+if ! rabbitmq_installed; then
+  if can_install; then
+    say "installing rabbitmq-server for the fault tests' private node"
+    apt_install rabbitmq-server
+  else
+    say "warning: rabbitmq-server is not installed: fault tests will be skipped (sudo apt-get install -y rabbitmq-server)"
+  fi
+fi
 if command -v rabbitmq-plugins >/dev/null && ! port_open 15672; then
   say "enabling rabbitmq_management"
   rabbitmq-plugins enable rabbitmq_management >/dev/null || true
