@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from celery import Celery
-
 from broker.publisher import ConfirmingPublisher, PublishError
+from broker.topology import QueueSpec
+from jobs.celery_app import BeatkeeperCelery
 from jobs.errors import Unavailable
 from jobs.messages import task_message
 from jobs.store.runs import NewRun, utcnow
@@ -48,7 +48,7 @@ class _Request:
 class Enqueuer:
     """Owns one broker connection (in its thread) for all enqueues of a process."""
 
-    def __init__(self, app: Celery, *, max_batch: int = 500) -> None:
+    def __init__(self, app: BeatkeeperCelery, *, max_batch: int = 500) -> None:
         self.app = app
         self.max_batch = max_batch
         self._queue: queue_mod.SimpleQueue[_Request | None] = queue_mod.SimpleQueue()
@@ -151,7 +151,7 @@ class Enqueuer:
         if self._publisher is not None:
             self._publisher.close()
 
-    def _queue_spec(self, name: str) -> Any:
+    def _queue_spec(self, name: str) -> QueueSpec:
         for spec in self.app.topology.work_queues:
             if spec.name == name:
                 return spec

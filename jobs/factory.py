@@ -6,10 +6,10 @@ import importlib
 from collections.abc import Iterable
 from typing import Any
 
-from celery import Celery
 from celery.signals import worker_process_init
 
 from broker.topology import Topology, describe, kombu_work_queues
+from jobs.celery_app import BeatkeeperCelery
 from jobs.policies import effective
 from jobs.registry import JobRegistry
 from jobs.settings import JobsSettings
@@ -75,18 +75,15 @@ def create_celery_app(
     registry: JobRegistry | None = None,
     *,
     main: str = "beatkeeper",
-) -> Celery:
-    """Build the Celery app; resources (settings, topology, store, registry) hang on it."""
+) -> BeatkeeperCelery:
+    """Build the Celery app; its resources (settings, topology, store, registry) hang on it."""
     settings = settings or JobsSettings.from_env()
     registry = registry if registry is not None else load_registry(settings.job_modules)
     topology = describe(settings.broker)
-    app = Celery(main, set_as_current=False)
+    app = BeatkeeperCelery(main, set_as_current=False)
     app.conf.update(celery_config(settings, topology))
     engine = make_engine(settings.database_url)
-    app.settings = settings
-    app.topology = topology
-    app.registry = registry
-    app.store = RunStore(engine)
+    app.attach(settings=settings, topology=topology, registry=registry, store=RunStore(engine))
 
     def _reset_engine_after_fork(**_: Any) -> None:
         # Pooled connections must not be shared with the parent after a fork.

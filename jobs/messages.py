@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from celery import Celery
 from kombu.utils.json import dumps
 
 from broker.publisher import OutgoingMessage
 from broker.topology import QueueSpec
+from jobs.celery_app import BeatkeeperCelery
 
 
 def task_message(
-    app: Celery,
+    app: BeatkeeperCelery,
     *,
     task_id: str,
     name: str,

@@ -8,12 +8,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from celery import Celery, Task
+from celery import Task
 from celery.exceptions import Ignore
 from celery.signals import task_revoked
 from celery.worker.request import Request
 
 from broker.names import DELIVERY_COUNT_HEADER
+from jobs.celery_app import BeatkeeperCelery
 from jobs.policies import RetryPolicy
 from jobs.registry import JobSpec
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome, RunExpired
@@ -81,6 +82,7 @@ class BeatkeeperTask(Task):
 
     @property
     def store(self) -> RunStore:
+        # Task.app is untyped (celery ships no hints); bind_job binds only BeatkeeperCelery apps.
         store: RunStore = self.app.store
         return store
 
@@ -149,7 +151,7 @@ class BeatkeeperTask(Task):
         )
 
 
-def bind_job(app: Celery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Task:
+def bind_job(app: BeatkeeperCelery, spec: JobSpec, policy: RetryPolicy, queue: str) -> Task:
     """Create the Celery task that runs ``spec`` with ``policy`` on ``queue``."""
 
     def run(self: BeatkeeperTask, *args: Any, **kwargs: Any) -> Any:

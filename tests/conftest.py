@@ -12,8 +12,10 @@ import pytest
 from kombu import Connection
 
 from broker import declare, health
-from broker.topology import describe
+from broker.topology import Topology, describe
+from jobs.celery_app import BeatkeeperCelery
 from jobs.factory import create_celery_app, load_registry
+from jobs.registry import JobRegistry
 from jobs.settings import JobsSettings
 from jobs.store.migrate import upgrade
 from tests.support import testjobs
@@ -72,12 +74,12 @@ def jobs_settings(session_id: str, database_url: str) -> JobsSettings:
 
 
 @pytest.fixture(scope="session")
-def test_registry() -> Any:
+def test_registry() -> JobRegistry:
     return load_registry("jobs.examples").merge(testjobs.registry)
 
 
 @pytest.fixture(scope="session")
-def topology(jobs_settings: JobsSettings, rabbitmq_url: str) -> Iterator[Any]:
+def topology(jobs_settings: JobsSettings, rabbitmq_url: str) -> Iterator[Topology]:
     """This session's exchanges and queues, declared on the real broker, deleted after."""
     topo = describe(jobs_settings.broker)
     with Connection(rabbitmq_url) as conn:
@@ -88,7 +90,9 @@ def topology(jobs_settings: JobsSettings, rabbitmq_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def celery_session_app(jobs_settings: JobsSettings, test_registry: Any, topology: Any) -> Any:
+def celery_session_app(
+    jobs_settings: JobsSettings, test_registry: JobRegistry, topology: Topology
+) -> BeatkeeperCelery:
     """Overrides celery.contrib.pytest's app with Beatkeeper's own factory."""
 
     return create_celery_app(jobs_settings, test_registry, main="beatkeeper-tests")

@@ -11,11 +11,11 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from a2wsgi import WSGIMiddleware
-from celery import Celery
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.factory import create_celery_app
 from jobs.services.deadletters import DeadLetterService
@@ -71,7 +71,9 @@ class SameOriginAPI:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: WebSettings | None = None, celery_app: Celery | None = None) -> FastAPI:
+def create_app(
+    settings: WebSettings | None = None, celery_app: BeatkeeperCelery | None = None
+) -> FastAPI:
     """Build the web application; the enqueuer (one broker connection) lives as long as it."""
     settings = settings or WebSettings.from_env()
     celery_app = celery_app or create_celery_app(settings.jobs)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from webapp.cli_common import Commands, _jobs_settings
+
+if TYPE_CHECKING:
+    from jobs.celery_app import BeatkeeperCelery
+    from jobs.enqueue import Enqueuer
+    from jobs.services.schedules import ScheduleManager
 
 
 @click.group(cls=Commands)
@@ -17,7 +22,9 @@ def schedules() -> None:
     """Schedules: list, show, create, edit, pause, resume, delete, run now, backfill."""
 
 
-def _schedule_manager(enqueuer: Any = None, app: Any = None) -> Any:
+def _schedule_manager(
+    enqueuer: Enqueuer | None = None, app: BeatkeeperCelery | None = None
+) -> ScheduleManager:
     from jobs.factory import create_celery_app
     from jobs.services.schedules import ScheduleManager
 

@@ -44,6 +44,7 @@ from jobs.beat.planning import (
     overlap_reason,
     previous_state,
 )
+from jobs.celery_app import BeatkeeperCelery
 from jobs.messages import DUE_AT_HEADER, EXPIRY_HEADER, task_message
 from jobs.schedules.definition import fire_time
 from jobs.schedules.triggers import Trigger, TriggerError
@@ -81,7 +82,7 @@ class BeatConfig:
 class BeatEngine:
     def __init__(
         self,
-        app: Any,
+        app: BeatkeeperCelery,
         schedules: ScheduleStore,
         sink: Sink,
         *,

@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
+from jobs.celery_app import BeatkeeperCelery
 from jobs.schedules.definition import ScheduleDefinition, ScheduleError, next_nominal, validate
 from jobs.store.schedules import ScheduleNotFoundError, ScheduleStore
 
 log = logging.getLogger(__name__)
 
 
-def sync_code_schedules(app: Any, store: ScheduleStore, now: datetime) -> dict[str, list[str]]:
+def sync_code_schedules(
+    app: BeatkeeperCelery, store: ScheduleStore, now: datetime
+) -> dict[str, list[str]]:
     """Apply the rule above; returns names per outcome (created, updated, kept, invalid)."""
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "kept": [], "invalid": []}
     queues = list(app.settings.broker.queues)

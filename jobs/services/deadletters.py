@@ -23,6 +23,7 @@ from broker.deadletters import (
 )
 from broker.publisher import ConfirmingPublisher, OutgoingMessage
 from broker.topology import QueueSpec
+from jobs.celery_app import BeatkeeperCelery
 from jobs.errors import Invalid, NotFound, Unavailable
 from jobs.store.runs import RunRecord, utcnow
 
@@ -126,7 +127,7 @@ def run_id_of(letter: DeadLetter) -> str | None:
 
 
 class DeadLetterService:
-    def __init__(self, app: Any, box: DeadLetterBox | None = None) -> None:
+    def __init__(self, app: BeatkeeperCelery, box: DeadLetterBox | None = None) -> None:
         self.app = app
         self.store = app.store
         settings = app.settings

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Celery
-
 from broker import health as broker_health
+from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.errors import Invalid, NotFound
 from jobs.registry import ArgumentsError, JobSpec, UnknownJobError
@@ -49,7 +48,7 @@ class JobView:
 class JobService:
     """Lists jobs, validates and enqueues runs, reads run history, reports health."""
 
-    def __init__(self, app: Celery, enqueuer: Enqueuer) -> None:
+    def __init__(self, app: BeatkeeperCelery, enqueuer: Enqueuer) -> None:
         self.app = app
         self.enqueuer = enqueuer
         self.store = app.store

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import EnqueueError, Enqueuer
 from jobs.schedules.definition import (
     ScheduleDefinition,
@@ -64,7 +65,7 @@ class ScheduleDetail:
 class ScheduleManager:
     def __init__(
         self,
-        app: Any,
+        app: BeatkeeperCelery,
         enqueuer: Enqueuer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

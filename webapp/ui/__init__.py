@@ -10,6 +10,7 @@ from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
 from jobs.services.schedules import ScheduleManager
 from webapp.settings import WebSettings
+from webapp.ui.resources import UiResources
 
 
 def create_app(
@@ -34,15 +35,17 @@ def create_app(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        BEATKEEPER_SETTINGS=settings,
     )
     if test_config:
         app.config.update(test_config)
     if schedules is None:
         schedules = ScheduleManager(service.app, service.enqueuer)
-    app.extensions["beatkeeper"] = service
-    app.extensions["beatkeeper_schedules"] = schedules
-    app.extensions["beatkeeper_deadletters"] = deadletters or DeadLetterService(service.app)
+    UiResources(
+        settings=settings,
+        jobs=service,
+        schedules=schedules,
+        deadletters=deadletters or DeadLetterService(service.app),
+    ).install(app)
 
     from webapp.ui import deadletter_pages, errors, pages, schedule_pages
 

@@ -6,18 +6,18 @@ confirmation and only a form sent from it (``confirm=yes``) purges.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from jobs.services.deadletters import DeadLetterService, InvalidSelection
 from webapp.ui.forms import csrf_ok
+from webapp.ui.resources import ui_resources
 
 bp = Blueprint("deadletters", __name__, url_prefix="/deadletters")
 
 
 def service() -> DeadLetterService:
-    svc: DeadLetterService = current_app.extensions["beatkeeper_deadletters"]
-    return svc
+    return ui_resources().deadletters
 
 
 def _check_csrf() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from jobs.errors import FieldError
@@ -13,18 +13,18 @@ from jobs.services.jobs import JobService, JobView
 from jobs.store.tables import RUN_STATES
 from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok, csrf_token, parse_form
+from webapp.ui.resources import ui_resources
 
 bp = Blueprint("pages", __name__)
 
 
 def service() -> JobService:
-    svc: JobService = current_app.extensions["beatkeeper"]
-    return svc
+    return ui_resources().jobs
 
 
 @bp.app_context_processor
 def links() -> dict[str, Any]:
-    settings = current_app.config["BEATKEEPER_SETTINGS"]
+    settings = ui_resources().settings
     return {
         "flower_url": settings.flower_url,
         "rabbitmq_url": settings.rabbitmq_console_url,

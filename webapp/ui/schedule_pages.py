@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from jobs.schedules.definition import CATCH_UP, OVERLAP, TRIGGERS, ScheduleDefinition
@@ -22,6 +22,7 @@ from jobs.services.schedules import ScheduleError, ScheduleManager
 from jobs.store.schedules import ScheduleRecord
 from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok
+from webapp.ui.resources import ui_resources
 from webapp.ui.schedule_form import (
     DEFAULTS,
     LOCAL_INPUT,
@@ -43,8 +44,7 @@ Page = str | tuple[str, int] | Response
 
 
 def manager() -> ScheduleManager:
-    schedules: ScheduleManager = current_app.extensions["beatkeeper_schedules"]
-    return schedules
+    return ui_resources().schedules
 
 
 def _posted_form() -> dict[str, str]:
