@@ -64,11 +64,15 @@ class PublishSettings(EnvSettings):
 
 
 class BeatSettings(EnvSettings):
-    """``BEATKEEPER_BEAT_*``: the database scheduler's look-ahead, poll interval and batch."""
+    """``BEATKEEPER_BEAT_*``: the database scheduler's look-ahead, poll interval and batch,
+    its leader lease and its backoff during outages."""
 
     lookahead: float = Field(default=10.0, validation_alias="BEATKEEPER_BEAT_LOOKAHEAD")
     poll_interval: float = Field(default=0.5, validation_alias="BEATKEEPER_BEAT_POLL_INTERVAL")
     max_batch: int = Field(default=1000, validation_alias="BEATKEEPER_BEAT_MAX_BATCH")
+    # A standby leads within lease_ttl (+ 0.2 s) of the leader's death.
+    lease_ttl: float = Field(default=1.5, gt=0, validation_alias="BEATKEEPER_BEAT_LEASE_TTL")
+    backoff_cap: float = Field(default=5.0, gt=0, validation_alias="BEATKEEPER_BEAT_BACKOFF_CAP")
 
 
 class FlowerSettings(EnvSettings):

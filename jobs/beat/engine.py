@@ -30,6 +30,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,6 +110,10 @@ class BeatEngine:
         self._queues = {q.name: q for q in app.topology.work_queues}
         self._shards = itertools.cycle(range(len(app.topology.hold_queues)))
         self._catch_up_retry: list[str] = []
+        self.loaded = False  # start() has read the schedules (its catch-up may still be due)
+        # Wraps each record-and-send transaction; the scheduler defers SIGTERM through it so
+        # that a stop never falls between a publish and its commit.
+        self.critical: Callable[[], AbstractContextManager[object]] = nullcontext
 
     # -- start-up and recovery ---------------------------------------------------------------
     def start(self) -> None:
@@ -128,13 +133,14 @@ class BeatEngine:
         # earlier fires placed behind them would wait for them, so they go direct instead.
         self._hold_watermark = now + timedelta(seconds=self.config.lookahead)
         self._catch_up_retry.extend(overdue)
+        self.loaded = True
         self._run_catch_up(now)
         self.stats["loaded"] = len(self._live)
 
     def overdue(self) -> int:
-        """Fires due longer ago than the grace: what an outage left behind."""
-        limit = self.clock() - timedelta(seconds=self.config.late_grace)
-        late = {e.name for e in self._heap + self._direct if e.fire_at < limit}
+        """Schedules with a fire due by now and not sent: what an outage left behind."""
+        now = self.clock()
+        late = {e.name for e in self._heap + self._direct if e.fire_at <= now}
         return len(late | set(self._catch_up_retry))
 
     def recover(self) -> int:
@@ -363,9 +369,10 @@ class BeatEngine:
                 messages[fire.run.id] = self._message(fire)
         fires = [(f.run, f.hold) for f in plan.fires]
         try:
-            done = self.schedules.fires.commit(
-                plan.updates, fires, plan.skips, now, self._send(messages), self.guard
-            )
+            with self.critical():
+                done = self.schedules.fires.commit(
+                    plan.updates, fires, plan.skips, now, self._send(messages), self.guard
+                )
         except BaseException:
             self.stats["errors"] += 1  # the caller keeps what it planned from
             raise

@@ -1,64 +1,137 @@
 """``DatabaseScheduler``: Celery beat on Beatkeeper's schedule store (the default here).
 
 It extends Celery through its documented seam, a ``celery.beat.Scheduler`` subclass
-overriding ``setup_schedule``, ``tick``, ``sync`` and ``close``; the work is done by
+overriding ``setup_schedule``, ``tick``, ``sync`` and ``close``; leadership and outages are
+handled by :class:`jobs.beat.runner.BeatRunner`, the fires by
 :class:`jobs.beat.engine.BeatEngine`.
+
+Stopping: SIGTERM and SIGINT raise ``SystemExit`` in the beat's loop (Celery's own handler
+would first call ``close()`` from inside the signal handler, which builds the scheduler
+again when the signal arrives during start-up), except inside a record-and-send transaction,
+where the stop waits for the commit. Celery's loop then calls ``close()``, which releases
+the lease, so a standby takes over at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 from celery.beat import Scheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from broker.policies import PublishRetryPolicy
 from broker.publisher import ConfirmingPublisher
 from jobs.beat.engine import BeatConfig, BeatEngine, utcnow
+from jobs.beat.runner import Backoff, BeatRunner, RunnerConfig
 from jobs.beat.sync import sync_code_schedules
+from jobs.store.fires import Guard
+from jobs.store.lease import LeaseStore
 from jobs.store.schedules import ScheduleStore
 
 log = logging.getLogger(__name__)
 
 
+class _Stop:
+    """SIGTERM/SIGINT raise SystemExit, but never inside a critical section."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._depth = 0
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # an embedded beat (worker -B): its host process handles signals
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        if self._depth == 0:
+            raise SystemExit()
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self.requested and self._depth == 0:
+            raise SystemExit()
+
+
 class DatabaseScheduler(Scheduler):
     """Schedules live in SQL, are edited at runtime, and fire on time at any count."""
 
-    engine: BeatEngine | None = None
+    runner: BeatRunner | None = None
     publisher: ConfirmingPublisher | None = None
 
     def setup_schedule(self) -> None:
+        """Cheap on purpose: the lease, the schedules and the broker are reached by ticks,
+        which ride out outages; a stop during start-up finds nothing half-built."""
         app = self.app
+        self._stop = _Stop()
+        self._stop.install()
         store = ScheduleStore(app.store.engine)
-        sync_code_schedules(app, store, utcnow())
-        # No publish retries here: the engine keeps a failed fire and retries it at the next
-        # tick, and must not hold the database's write lock through a long outage.
+        # No publish retries here: the runner backs off, and the beat must not hold the
+        # database's write lock through a long outage.
         self.publisher = ConfirmingPublisher(
             app.settings.broker.url,
             retry=PublishRetryPolicy(max_retries=0),
             confirm_timeout=5.0,
             connect_timeout=app.settings.broker.connect_timeout,
         )
-        try:  # connect now, not during the first burst; a broker that is down is retried later
-            self.publisher.ensure_connected()
-        except Exception:
-            log.warning("broker not reachable at beat start; fires will retry", exc_info=True)
-        config = BeatConfig(**app.settings.beat.model_dump())
-        self.engine = BeatEngine(app, store, self.publisher.publish, config=config)
-        self.engine.start()
+        publisher = self.publisher
+        beat = app.settings.beat
+        config = BeatConfig(
+            lookahead=beat.lookahead, poll_interval=beat.poll_interval, max_batch=beat.max_batch
+        )
+        synced = [False]
+
+        def make_engine(guard: Guard) -> BeatEngine:
+            if not synced[0]:
+                sync_code_schedules(app, store, utcnow())
+                synced[0] = True
+            engine = BeatEngine(app, store, publisher.publish, config=config, guard=guard)
+            engine.critical = self._stop.deferred
+            return engine
+
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.runner = BeatRunner(
+            make_engine,
+            LeaseStore(app.store.engine),
+            owner,
+            publisher.ensure_connected,
+            config=RunnerConfig(lease_ttl=beat.lease_ttl, backoff=Backoff(cap=beat.backoff_cap)),
+        )
+        log.info("beat %s starting; it leads once it holds the lease", owner)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        assert self.engine is not None
-        return self.engine.tick()
+        assert self.runner is not None
+        return self.runner.tick()
 
     def sync(self) -> None:
         """Nothing to flush: every fire is committed when it is sent."""
 
     def close(self) -> None:
+        if self.runner is not None:
+            try:
+                self.runner.stop()
+            except SQLAlchemyError:
+                log.warning("beat: lease not released; it expires by itself", exc_info=True)
         if self.publisher is not None:
             self.publisher.close()
 
     @property
     def info(self) -> str:
         url = self.app.store.engine.url.render_as_string(hide_password=True)
-        return f"    . schedules -> {url} (Beatkeeper DatabaseScheduler)"
+        return f"    . schedules -> {url} (Beatkeeper DatabaseScheduler, leader lease)"
