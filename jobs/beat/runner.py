@@ -206,6 +206,8 @@ class BeatRunner:
         outage.failures += 1
         delay = self.config.backoff.delay(outage.failures)
         outage.retry_at = mono + delay
+        if part == "broker" and self.fence is not None:
+            return max(0.0, min(delay, self._next_renew - mono))  # keep the lease meanwhile
         return delay
 
     def _back(self, mono: float) -> None:

@@ -1,0 +1,206 @@
+"""Real ``celery -A jobs beat`` processes: a standby takes over from a leader killed with
+kill -9, a beat with 10,000 schedules stops on SIGTERM and hands its lease over, and a beat
+whose broker is down backs off instead of spinning."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu import Connection
+from sqlalchemy import insert, update
+
+from broker import declare
+from broker.topology import describe
+from jobs.factory import create_celery_app, load_registry
+from jobs.schedules.definition import ScheduleDefinition
+from jobs.services.schedules import ScheduleManager
+from jobs.settings import JobsSettings
+from jobs.store.lease import LeaseStatus, LeaseStore
+from jobs.store.migrate import upgrade
+from jobs.store.tables import scheduler_state, schedules
+from tests.conftest import settings_env
+from tests.support.processes import free_port, running
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+BEAT = ["-m", "celery", "-A", "jobs", "beat", "-l", "INFO"]
+
+
+@pytest.fixture
+def stack(rabbitmq_url: str, session_id: str, tmp_path: Path) -> Iterator[Any]:
+    database_url = f"sqlite:///{tmp_path / 'beat.db'}"
+    env = settings_env(f"bk-beat-{session_id}-{tmp_path.name[-6:]}", database_url)
+    env["BEATKEEPER_JOB_MODULES"] = "jobs.examples,tests.support.testjobs"
+    upgrade(database_url)
+    settings = JobsSettings.from_env(env)
+    topology = describe(settings.broker)
+    with Connection(rabbitmq_url) as conn:
+        declare.declare(conn, topology)
+    app = create_celery_app(settings, load_registry(env["BEATKEEPER_JOB_MODULES"]))
+
+    class Stack:
+        pass
+
+    s: Any = Stack()
+    s.env, s.app, s.tmp = env, app, tmp_path
+    s.lease = LeaseStore(app.store.engine)
+    s.manager = ScheduleManager(app)
+    try:
+        yield s
+    finally:
+        app.store.engine.dispose()
+        with Connection(rabbitmq_url) as conn:
+            declare.delete(conn, topology)
+
+
+def leader(stack: Any) -> LeaseStatus | None:
+    status: LeaseStatus = stack.lease.read()
+    return status if status.held(datetime.now(UTC)) else None
+
+
+def scheduled_fires(stack: Any, name: str) -> list[datetime]:
+    runs = stack.app.store.list(schedule=name, limit=10_000)
+    return sorted(r.scheduled_for for r in runs if r.state not in ("SKIPPED", "CANCELLED"))
+
+
+def test_a_standby_beat_takes_over_within_two_seconds_of_a_kill_9_and_fires_without_duplicates(
+    stack: Any,
+) -> None:
+    definition = ScheduleDefinition(
+        name="every-second",
+        job="add",
+        trigger="interval",
+        interval_seconds=1,
+        kwargs={"x": 1},
+        catch_up="all",
+    )
+    stack.manager.create(definition, by="test")
+    with running("beat-a", BEAT, stack.env, stack.tmp) as first:
+        first_lease = wait_for(lambda: leader(stack), 30)
+        with running("beat-b", BEAT, stack.env, stack.tmp):
+            wait_for(
+                lambda: "starting; it leads once" in (stack.tmp / "beat-b.log").read_text(), 30
+            )
+            wait_for(lambda: len(scheduled_fires(stack, "every-second")) >= 3, 15)
+            os.killpg(first.pid, signal.SIGKILL)
+            killed_at = datetime.now(UTC)
+            first.wait(5)
+
+            def taken_over() -> LeaseStatus | None:
+                current = leader(stack)
+                return current if current and current.owner != first_lease.owner else None
+
+            second_lease = wait_for(taken_over, 10)
+            assert second_lease.epoch == first_lease.epoch + 1
+            assert second_lease.acquired_at is not None
+            takeover = (second_lease.acquired_at - killed_at).total_seconds()
+            assert takeover < 2.0, f"standby took {takeover:.2f} s to lead"
+            wait_for(
+                lambda: any(t > killed_at + timedelta(seconds=2)
+                            for t in scheduled_fires(stack, "every-second")),
+                15,
+            )  # fmt: skip
+    fires = scheduled_fires(stack, "every-second")
+    assert len(fires) == len(set(fires)), "a fire was recorded twice"
+    gaps = [b - a for a, b in itertools.pairwise(fires)]
+    assert all(gap == timedelta(seconds=1) for gap in gaps), "catch_up=all lost a fire"
+    ids = [r.id for r in stack.app.store.list(schedule="every-second", limit=10_000)]
+    assert len(ids) == len(set(ids))
+
+
+def insert_schedules(stack: Any, count: int, first_fire: datetime) -> None:
+    now = datetime.now(UTC)
+    base = {
+        "job": "add",
+        "args": [],
+        "kwargs": {"x": 1},
+        "queue": None,
+        "priority": None,
+        "trigger": "interval",
+        "cron": None,
+        "interval_seconds": 60,
+        "run_at": None,
+        "timezone": "UTC",
+        "expires_seconds": None,
+        "jitter_seconds": 0,
+        "catch_up": "skip",
+        "catch_up_window_seconds": 3600,
+        "overlap": "allow",
+        "enabled": True,
+        "changed_by": "test",
+        "changed_at": now,
+        "change_reason": None,
+        "source": "runtime",
+        "edited_at": now,
+        "created_at": now,
+        "version": 1,
+        "deleted": False,
+        "anchor": first_fire - timedelta(seconds=60),
+        "next_fire_at": first_fire,
+        "last_fire_at": None,
+        "last_run_id": None,
+        "fired_count": 0,
+        "skipped_count": 0,
+        "missed_count": 0,
+    }
+    with stack.app.store.engine.begin() as conn:
+        conn.execute(insert(schedules), [{**base, "name": f"bulk-{i:05d}"} for i in range(count)])
+        conn.execute(update(scheduler_state).values(value=1))
+
+
+def test_a_beat_with_ten_thousand_schedules_stops_within_two_seconds_of_sigterm_and_hands_over(
+    stack: Any,
+) -> None:
+    insert_schedules(stack, 10_000, datetime.now(UTC) + timedelta(seconds=12))
+    with running("beat-big", BEAT, stack.env, stack.tmp) as beat:
+        wait_for(lambda: leader(stack), 30)
+        # Stop it in the middle of its burst: 10,000 fires go out ahead of their time.
+        wait_for(lambda: len(stack.app.store.list(limit=10)) > 0, 30)
+        stopped = time.monotonic()
+        beat.send_signal(signal.SIGTERM)
+        try:
+            beat.wait(10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the beat did not exit within 10 s of SIGTERM")
+        took = time.monotonic() - stopped
+        assert took < 2.0, f"the beat took {took:.2f} s to exit after SIGTERM"
+    status = stack.lease.read()
+    assert status.owner is None, "the lease was not released"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_beat_whose_broker_is_down_backs_off_and_logs_the_outage_once(stack: Any) -> None:
+    stack.manager.create(
+        ScheduleDefinition(
+            name="busy", job="add", trigger="interval", interval_seconds=1, kwargs={"x": 1}
+        ),
+        by="test",
+    )
+    env = {**stack.env, "BEATKEEPER_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//"}
+    with running("beat-nobroker", BEAT, env, stack.tmp) as beat:
+        log = stack.tmp / "beat-nobroker.log"
+        wait_for(lambda: "broker lost" in log.read_text(), 30)
+        before, started = process_cpu_seconds(beat.pid), time.monotonic()
+        time.sleep(10)  # a measuring window, not a wait for a condition
+        used = process_cpu_seconds(beat.pid) - before
+        elapsed = time.monotonic() - started
+        assert beat.poll() is None, "the beat exited"
+        assert used / elapsed < 0.05, f"the beat used {used / elapsed:.1%} of a core"
+        text = log.read_text()
+        assert text.count("broker lost") == 1
+        assert text.count("Traceback") == 0
+        assert leader(stack) is not None  # it keeps its lease while only the broker is away
+    assert scheduled_fires(stack, "busy") == []
