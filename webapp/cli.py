@@ -149,6 +149,7 @@ def run(run_id: str) -> None:
     click.echo(json.dumps(record.__dict__, default=str, indent=2))
 
 
+from webapp import cli_cron  # noqa: E402, F401  (adds ``schedules check-cron``)
 from webapp.cli_schedules import schedules  # noqa: E402  (registers the group)
 
 main.add_command(schedules)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobs.errors import Invalid
 from jobs.registry import ArgumentsError, JobRegistry, UnknownJobError
-from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.jitter import jitter_offset, shortest_gap
 from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, TriggerError
 
 TriggerKind = Literal["cron", "interval", "once"]
@@ -178,6 +178,14 @@ def validate(
         and jitter >= interval
     ):
         bad("jitter_seconds", f"must be less than interval_seconds ({interval})")
+    elif isinstance(trigger, CronTrigger) and jitter > 0:
+        gap = shortest_gap(trigger, now)
+        if gap is not None and jitter >= gap:
+            bad(
+                "jitter_seconds",
+                f"must be less than the shortest time between two fires of this cron schedule "
+                f"({gap} s), or every fire would go out after the next one is due",
+            )
     if definition.catch_up not in CATCH_UP:
         bad("catch_up", f"one of {', '.join(CATCH_UP)}")
     window = definition.catch_up_window_seconds
