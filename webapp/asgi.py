@@ -22,6 +22,7 @@ from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
 from jobs.services.schedules import ScheduleManager
 from webapp.api import errors, router
+from webapp.api.docs import install_docs
 from webapp.api.errors import error_response
 from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
@@ -93,7 +94,7 @@ def create_app(
     api = FastAPI(
         title="Beatkeeper",
         summary="Background and periodic jobs on Celery and RabbitMQ",
-        docs_url="/api/docs",
+        docs_url=None,  # webapp/api/docs.py serves it with local assets
         openapi_url="/api/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
@@ -106,6 +107,7 @@ def create_app(
     errors.install(api)
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")
+    install_docs(api)
     flask_app = create_flask_app(
         settings=settings,
         service=service,

@@ -276,9 +276,7 @@ class ScheduleStore:
             conn.execute(
                 update(schedules).where(schedules.c.name == definition.name).values(**values)
             )
-            self.runs.cancel_pending_fires(
-                conn, definition.name, "schedule edited", now, _offset(current)
-            )
+            self._cancel_held(conn, definition.name, "schedule edited", now, _offset(current))
         return self.get(definition.name)
 
     def set_enabled(
@@ -307,7 +305,7 @@ class ScheduleStore:
             )
             # Resuming re-plans the next fire too: a fire held from before must not run twice.
             why = "schedule resumed" if enabled else "schedule paused"
-            self.runs.cancel_pending_fires(conn, name, why, now, _offset(current))
+            self._cancel_held(conn, name, why, now, _offset(current))
         return self.get(name)
 
     def delete(self, name: str, *, now: datetime, by: str, reason: str | None = None) -> None:
@@ -327,7 +325,19 @@ class ScheduleStore:
                     version=self._bump(conn),
                 )
             )
-            self.runs.cancel_pending_fires(conn, name, "schedule deleted", now, _offset(current))
+            self._cancel_held(conn, name, "schedule deleted", now, _offset(current))
+
+    def _cancel_held(
+        self, conn: Connection, name: str, why: str, now: datetime, offset: float
+    ) -> None:
+        """Cancel fires held ahead of their time; they no longer count as fired."""
+        cancelled = self.runs.cancel_pending_fires(conn, name, why, now, offset)
+        if cancelled:
+            conn.execute(
+                update(schedules)
+                .where(schedules.c.name == name)
+                .values(fired_count=schedules.c.fired_count - cancelled)
+            )
 
     def _current(self, conn: Connection, name: str) -> Any:
         row = conn.execute(select(schedules).where(schedules.c.name == name)).mappings().first()

@@ -1,0 +1,1 @@
+"""Monitoring: per-schedule health, metrics and live change feeds (pure rules + thin adapters)."""

@@ -1,0 +1,206 @@
+"""Per-schedule health: one state and a reason, from the trigger, the runs and the clock.
+
+The rules, in order (the first that applies wins):
+
+- ``paused``: the schedule is disabled.
+- ``down``: two expected fires in a row passed their grace without a successful run since the
+  last success (or since the schedule was created, edited or resumed). A beat that stopped
+  sending, or a job that fails every time, ends here.
+- ``failing``: the newest finished run failed, was dead-lettered, or expired unstarted.
+- ``late``: a fire is due and has not started past its grace: the beat has not sent it, or
+  it waits in a queue no worker takes from.
+- ``new``: no run has finished yet (and nothing is overdue).
+- ``up``: the newest finished run succeeded and nothing is overdue.
+
+A fire is due at its nominal time plus the schedule's jitter offset (when the beat sends it).
+The grace is the schedule's ``grace_seconds``, or by default 10 % of its period, at least
+60 s and at most one hour. Everything here is pure: callers pass the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.triggers import Trigger
+
+MIN_GRACE_SECONDS = 60
+MAX_DEFAULT_GRACE_SECONDS = 3600
+# Outcomes that end a run; SKIPPED and CANCELLED fires never ran and say nothing about health.
+OUTCOMES = ("SUCCESS", "FAILURE", "EXPIRED")
+
+
+class HealthState(StrEnum):
+    NEW = "new"
+    UP = "up"
+    LATE = "late"
+    FAILING = "failing"
+    DOWN = "down"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class ScheduleFacts:
+    """What health needs to know about a schedule itself."""
+
+    name: str
+    enabled: bool
+    trigger: Trigger
+    jitter_seconds: int
+    grace_seconds: int | None
+    next_fire_at: datetime | None  # the next fire the beat has not sent yet
+    active_since: datetime  # created, edited or resumed: fires before it are not expected
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What health needs to know about a schedule's runs (the store computes it in SQL)."""
+
+    last_outcome: str | None = None  # state of the newest finished run (one of OUTCOMES)
+    last_outcome_at: datetime | None = None  # when it finished
+    last_dead_lettered: bool = False
+    last_error: str | None = None
+    last_success_for: datetime | None = None  # scheduled time of the newest successful run
+    oldest_waiting_for: datetime | None = None  # the oldest due fire sent but not started
+    last_fire_at: datetime | None = None  # the newest fire that was sent and is due
+    held_ahead: int = 0  # fires handed to the broker ahead of their time, not yet due
+
+
+@dataclass(frozen=True)
+class RunFact:
+    """One run, as far as health cares (for building a RunSummary from a list)."""
+
+    state: str
+    scheduled_for: datetime | None
+    finished_at: datetime | None = None
+    dead_lettered: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    state: HealthState
+    reason: str
+    grace_seconds: int
+
+
+def summarize(runs: Iterable[RunFact], now: datetime) -> RunSummary:
+    """The summary of a list of runs (the SQL in jobs/store/monitoring.py does the same)."""
+    runs = list(runs)
+    finished = [r for r in runs if r.state in OUTCOMES and r.finished_at is not None]
+    last = max(finished, key=lambda r: r.finished_at or now, default=None)
+    successes = [r.scheduled_for for r in runs if r.state == "SUCCESS" and r.scheduled_for]
+    waiting = [
+        r.scheduled_for
+        for r in runs
+        if r.state == "PENDING" and r.scheduled_for is not None and r.scheduled_for <= now
+    ]
+    fired = [
+        r.scheduled_for
+        for r in runs
+        if r.state not in ("CANCELLED", "SKIPPED")
+        and r.scheduled_for is not None
+        and r.scheduled_for <= now
+    ]
+    held = [
+        r
+        for r in runs
+        if r.state == "PENDING" and r.scheduled_for is not None and r.scheduled_for > now
+    ]
+    return RunSummary(
+        last_outcome=last.state if last else None,
+        last_outcome_at=last.finished_at if last else None,
+        last_dead_lettered=last.dead_lettered if last else False,
+        last_error=last.error if last else None,
+        last_success_for=max(successes, default=None),
+        oldest_waiting_for=min(waiting, default=None),
+        last_fire_at=max(fired, default=None),
+        held_ahead=len(held),
+    )
+
+
+def period_seconds(trigger: Trigger, around: datetime) -> float | None:
+    """The gap between the first two fires after ``around``; None for a one-off trigger."""
+    first = trigger.next_after(around)
+    second = trigger.next_after(first) if first is not None else None
+    if first is None or second is None:
+        return None
+    return (second - first).total_seconds()
+
+
+def default_grace(period: float | None) -> int:
+    if period is None:
+        return MIN_GRACE_SECONDS
+    return int(max(MIN_GRACE_SECONDS, min(MAX_DEFAULT_GRACE_SECONDS, period / 10)))
+
+
+def _when(t: datetime) -> str:
+    return f"{t.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _ago(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def schedule_health(schedule: ScheduleFacts, runs: RunSummary, now: datetime) -> Health:
+    """The schedule's state and why, at ``now``."""
+    grace = schedule.grace_seconds
+    if grace is None:
+        grace = default_grace(period_seconds(schedule.trigger, schedule.next_fire_at or now))
+    if not schedule.enabled:
+        return Health(HealthState.PAUSED, "paused: no fires are sent", grace)
+    offset = timedelta(seconds=jitter_offset(schedule.name, schedule.jitter_seconds))
+    allowed = timedelta(seconds=grace)
+
+    def overdue_by(nominal: datetime) -> float:
+        """Seconds past the end of the fire's grace (negative while still within it)."""
+        return (now - (nominal + offset + allowed)).total_seconds()
+
+    since = schedule.active_since
+    if runs.last_success_for is not None and runs.last_success_for > since:
+        since = runs.last_success_for
+    first = schedule.trigger.next_after(since)
+    second = schedule.trigger.next_after(first) if first is not None else None
+    if first is not None and second is not None and overdue_by(second) > 0:
+        what = "since it was created or changed" if since == schedule.active_since else ""
+        what = what or f"since the fire of {_when(since)}"
+        return Health(
+            HealthState.DOWN,
+            f"no successful run {what}: the fires of {_when(first)} and {_when(second)} "
+            f"passed their {grace} s grace",
+            grace,
+        )
+    if runs.last_outcome in ("FAILURE", "EXPIRED"):
+        how = "was dead-lettered" if runs.last_dead_lettered else "failed"
+        if runs.last_outcome == "EXPIRED":
+            how = "expired before a worker took it"
+        error = f": {runs.last_error}" if runs.last_error and runs.last_outcome == "FAILURE" else ""
+        return Health(HealthState.FAILING, f"the last run {how}{error}", grace)
+    if schedule.next_fire_at is not None and overdue_by(schedule.next_fire_at) > 0:
+        late = overdue_by(schedule.next_fire_at) + grace
+        return Health(
+            HealthState.LATE,
+            f"the fire of {_when(schedule.next_fire_at)} was not sent; {_ago(late)} late "
+            f"(grace {grace} s)",
+            grace,
+        )
+    if runs.oldest_waiting_for is not None and overdue_by(runs.oldest_waiting_for) > 0:
+        late = overdue_by(runs.oldest_waiting_for) + grace
+        return Health(
+            HealthState.LATE,
+            f"the fire of {_when(runs.oldest_waiting_for)} was sent but no worker started it; "
+            f"{_ago(late)} late (grace {grace} s)",
+            grace,
+        )
+    if runs.last_outcome is None:
+        return Health(HealthState.NEW, "no run has finished yet", grace)
+    finished = f" at {_when(runs.last_outcome_at)}" if runs.last_outcome_at else ""
+    return Health(HealthState.UP, f"the last run succeeded{finished}", grace)
