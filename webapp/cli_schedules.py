@@ -48,6 +48,7 @@ def _schedule_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--queue", metavar="Q", help="short queue name; '' for the job's default"),
         click.option("--expires", type=int, metavar="S", help="drop a fire not started within S"),
         click.option("--jitter", type=int, metavar="S", help="spread fires by up to S seconds"),
+        click.option("--grace", type=int, metavar="S", help="late S seconds past a due fire"),
         click.option("--catch-up", metavar="skip|latest|all", help="fires missed while down"),
         click.option("--catch-up-window", type=int, metavar="S", help="catch up at most S back"),
         click.option("--overlap", metavar="allow|skip|buffer_one", help="previous run unfinished"),
@@ -107,6 +108,7 @@ def _schedule_changes(
         "job": "job",
         "expires": "expires_seconds",
         "jitter": "jitter_seconds",
+        "grace": "grace_seconds",
         "catch_up": "catch_up",
         "catch_up_window": "catch_up_window_seconds",
         "overlap": "overlap",
@@ -132,14 +134,18 @@ def _trigger_text(record: Any) -> str:
 
 @schedules.command("list")
 def schedules_list() -> None:
-    """One line per schedule: state, job, trigger, timezone, next fire (UTC) and counts."""
-    for r in _schedule_manager().page():
-        state = "enabled" if r.enabled else "paused"
+    """One line per schedule: health, last outcome, job, trigger, timezone, next fire (UTC)
+    and counts of fires that happened."""
+    manager = _schedule_manager()
+    records = manager.page()
+    statuses = manager.statuses(records)
+    for r in records:
+        status = statuses[r.name]
         next_fire = r.next_fire_at.isoformat() if r.next_fire_at else "-"
         click.echo(
-            f"{r.name:24} {state:8} {r.job:16} {_trigger_text(r):28} {r.timezone:16} "
-            f"next={next_fire} fired={r.fired_count} skipped={r.skipped_count} "
-            f"missed={r.missed_count}"
+            f"{r.name:24} {status.health.state:8} {status.last_outcome or '-':8} {r.job:16} "
+            f"{_trigger_text(r):28} {r.timezone:16} next={next_fire} fired={status.fired} "
+            f"skipped={r.skipped_count} missed={r.missed_count}"
         )
 
 

@@ -29,6 +29,7 @@ MAX_INTERVAL_SECONDS = 315_360_000  # 10 years
 MAX_EXPIRES_SECONDS = 31_622_400  # 366 days
 MAX_JITTER_SECONDS = 86_400  # 1 day
 MAX_CATCH_UP_WINDOW_SECONDS = 31_622_400  # 366 days
+MAX_GRACE_SECONDS = 31_622_400  # 366 days
 RUN_AT_YEARS = (1970, 9000)
 
 
@@ -61,6 +62,7 @@ class ScheduleDefinition:
     catch_up_window_seconds: int = 3600
     overlap: Overlap = "allow"
     enabled: bool = True
+    grace_seconds: int | None = None  # None: the default (jobs/monitoring/health.py)
 
 
 @lru_cache(maxsize=16384)
@@ -196,6 +198,9 @@ def validate(
         )
     if definition.overlap not in OVERLAP:
         bad("overlap", f"one of {', '.join(OVERLAP)}")
+    grace = definition.grace_seconds
+    if grace is not None and not 0 <= grace <= MAX_GRACE_SECONDS:
+        bad("grace_seconds", f"must be between 0 and {MAX_GRACE_SECONDS} seconds (366 days)")
     if errors or trigger is None:
         raise ScheduleError(errors)
     return replace(definition, args=[], kwargs=kwargs), trigger

@@ -3,7 +3,7 @@ backfill, and the numbers shown per schedule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import EnqueueError, Enqueuer
+from jobs.monitoring.schedules import ScheduleStatus
+from jobs.monitoring.schedules import statuses as schedule_statuses
 from jobs.schedules.definition import (
     ScheduleDefinition,
     ScheduleError,
@@ -46,7 +48,9 @@ class BackfillStopped(EnqueueError):
 
 
 # Fields a PATCH may set to null; every other definition field needs a value.
-NULLABLE = frozenset({"cron", "interval_seconds", "run_at", "queue", "priority", "expires_seconds"})
+NULLABLE = frozenset(
+    {"cron", "interval_seconds", "run_at", "queue", "priority", "expires_seconds", "grace_seconds"}
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class ScheduleDetail:
     schedule: ScheduleRecord
     upcoming: list[FireTime]
     runs: list[RunRecord]
+    status: ScheduleStatus | None = None
 
 
 class ScheduleManager:
@@ -126,7 +131,12 @@ class ScheduleManager:
     def detail(self, name: str, runs: int = 20) -> ScheduleDetail:
         record = self.store.get(name)
         history = self.app.store.list(schedule=name, limit=runs)
-        return ScheduleDetail(record, self.upcoming(record), history)
+        status = self.statuses([record])[name]
+        return ScheduleDetail(record, self.upcoming(record), history, status)
+
+    def statuses(self, records: Sequence[ScheduleRecord]) -> dict[str, ScheduleStatus]:
+        """Health and real counters per schedule (jobs/monitoring/schedules.py)."""
+        return schedule_statuses(self.store.engine, records, self.clock())
 
     # -- edits ------------------------------------------------------------------------
     def create(

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobs.monitoring.health import HealthState
+from jobs.monitoring.schedules import ScheduleStatus
 from jobs.services.schedules import ScheduleDetail
 from jobs.store.schedules import ScheduleRecord
 from webapp.api.schemas import RunOut
@@ -33,6 +35,9 @@ class ScheduleFields(BaseModel):
     catch_up_window_seconds: int | None = None
     overlap: Literal["allow", "skip", "buffer_one"] | None = None
     enabled: bool | None = None
+    grace_seconds: int | None = Field(
+        default=None, description="seconds past a due fire before it is late; null: default"
+    )
     changed_by: str = Field(default="api", max_length=200)
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -58,6 +63,39 @@ class BackfillIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: datetime
     end: datetime
+
+
+class ScheduleStatusOut(BaseModel):
+    state: HealthState
+    reason: str
+    grace_seconds: int = Field(description="the grace in force (the default when not set)")
+    last_outcome: str | None = Field(description="SUCCESS, FAILURE or EXPIRED: newest finished")
+    last_outcome_at: datetime | None
+    last_success_for: datetime | None = Field(description="scheduled time of the last success")
+
+    @classmethod
+    def of(cls, status: ScheduleStatus) -> ScheduleStatusOut:
+        health, runs = status.health, status.runs
+        return cls(
+            state=health.state,
+            reason=health.reason,
+            grace_seconds=health.grace_seconds,
+            last_outcome=runs.last_outcome,
+            last_outcome_at=runs.last_outcome_at,
+            last_success_for=runs.last_success_for,
+        )
+
+
+def _with_status(record: ScheduleRecord, status: ScheduleStatus | None) -> dict[str, Any]:
+    """The record's fields; with a status, the counters show only fires that happened."""
+    values = dict(record.__dict__)
+    if status is not None:
+        values.update(
+            status=ScheduleStatusOut.of(status),
+            fired_count=status.fired,
+            last_fire_at=status.last_fire_at,
+        )
+    return values
 
 
 class ScheduleOut(BaseModel):
@@ -91,9 +129,14 @@ class ScheduleOut(BaseModel):
     skipped_count: int
     missed_count: int
 
+    grace_seconds: int | None = None
+    status: ScheduleStatusOut | None = Field(
+        default=None, description="health and counters; given by the list and detail reads"
+    )
+
     @classmethod
-    def of(cls, record: ScheduleRecord) -> ScheduleOut:
-        return cls.model_validate(record.__dict__)
+    def of(cls, record: ScheduleRecord, status: ScheduleStatus | None = None) -> ScheduleOut:
+        return cls.model_validate(_with_status(record, status))
 
 
 class FireTimeOut(BaseModel):
@@ -113,7 +156,7 @@ class ScheduleDetailOut(ScheduleOut):
     def of_detail(cls, detail: ScheduleDetail) -> ScheduleDetailOut:
         return cls.model_validate(
             {
-                **detail.schedule.__dict__,
+                **_with_status(detail.schedule, detail.status),
                 "upcoming": [FireTimeOut(utc=f.utc, local=f.local) for f in detail.upcoming],
                 "runs": [
                     ScheduledRunOut(**RunOut.of(r).model_dump(), lateness_ms=r.lateness_ms)

@@ -48,7 +48,10 @@ async def list_schedules(
     limit: int = Query(default=500, ge=1, le=5000),
     offset: int = Query(default=0, ge=0),
 ) -> list[ScheduleOut]:
-    return [ScheduleOut.of(r) for r in await run_in_threadpool(manager.page, limit, offset)]
+    """Schedules by name, each with its health state and counters of fires that happened."""
+    records = await run_in_threadpool(manager.page, limit, offset)
+    statuses = await run_in_threadpool(manager.statuses, records)
+    return [ScheduleOut.of(r, statuses[r.name]) for r in records]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ScheduleOut, responses=ERRORS)

@@ -20,7 +20,7 @@ WHOLE_NUMBER = re.compile(r"^[+-]?[0-9]+$")
 DEFAULTS: dict[str, Any] = {
     k: f.default for k, f in ScheduleDefinition.__dataclass_fields__.items()
 }
-INT_FIELDS = ("expires_seconds", "jitter_seconds", "catch_up_window_seconds")
+INT_FIELDS = ("expires_seconds", "jitter_seconds", "catch_up_window_seconds", "grace_seconds")
 TRIGGER_FIELD = {"cron": "cron", "interval": "interval_seconds", "once": "run_at"}
 LOCAL_INPUT = "%Y-%m-%dT%H:%M:%S"  # what <input type="datetime-local" step="1"> sends
 FORM_ORDER = (
@@ -39,6 +39,7 @@ FORM_ORDER = (
     "catch_up",
     "catch_up_window_seconds",
     "overlap",
+    "grace_seconds",
     "changed_by",
     "reason",
 )

@@ -84,6 +84,7 @@ def form_of(record: ScheduleRecord) -> dict[str, str]:
         "cron": record.cron,
         "interval_seconds": record.interval_seconds,
         "expires_seconds": record.expires_seconds,
+        "grace_seconds": record.grace_seconds,
         "queue": record.queue,
     }
     return {
@@ -142,6 +143,7 @@ def _detail_page(
     page = render_template(
         "schedule.html",
         s=detail.schedule,
+        status=detail.status,
         upcoming=detail.upcoming,
         runs=detail.runs,
         errors=errors,
@@ -158,6 +160,7 @@ def index() -> str:
     return render_template(
         "schedules.html",
         schedules=records[:PAGE_SIZE],
+        statuses=manager().statuses(records[:PAGE_SIZE]),
         offset=offset,
         page_size=PAGE_SIZE,
         more=len(records) > PAGE_SIZE,

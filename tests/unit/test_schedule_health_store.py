@@ -1,0 +1,87 @@
+"""Schedule status from a real run store (SQLite): the SQL summary, health and counters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from jobs.monitoring.health import HealthState, RunFact, summarize
+from jobs.monitoring.schedules import statuses
+from jobs.schedules.definition import ScheduleDefinition
+from jobs.store import make_engine
+from jobs.store.monitoring import run_summaries
+from jobs.store.runs import HELD, NewRun, RunStore
+from jobs.store.schedules import FireUpdate, ScheduleStore
+from jobs.store.tables import runs as runs_table
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def fire(store: RunStore, run_id: str, minute: float, state: str = "PENDING") -> NewRun:
+    new = NewRun(run_id, "add", "q", {}, schedule="s", scheduled_for=at(minute))
+    with store.engine.begin() as conn:
+        store.insert_pending(conn, [new], at(minute), state=state)
+    return new
+
+
+def test_the_sql_summary_agrees_with_the_pure_one(free_sqlite_url: str) -> None:
+    store = RunStore(make_engine(free_sqlite_url))
+    store.mark_started(fire(store, "a", 1), 1, "w1", at(1))
+    store.mark_succeeded("a", 3, at(1.1))
+    store.mark_started(fire(store, "b", 2), 1, "w1", at(2))
+    store.mark_failed("b", "ValueError: boom", None, True, at(2.1))
+    fire(store, "c", 3, state="SKIPPED")
+    fire(store, "d", 4)  # sent, not started
+    fire(store, "e", 6)  # held ahead of its time
+    now = at(5)
+    facts = [
+        RunFact(r.state, r.scheduled_for, r.finished_at, r.dead_lettered, r.error)
+        for r in store.list(schedule="s")
+    ]
+    assert run_summaries(store.engine, ["s", "other"], now) == {
+        "s": summarize(facts, now),
+        "other": summarize([], now),
+    }
+    summary = run_summaries(store.engine, ["s"], now)["s"]
+    assert (summary.last_outcome, summary.last_error) == ("FAILURE", "ValueError: boom")
+    assert summary.held_ahead == 1 and summary.last_fire_at == at(4)
+
+
+def test_a_schedule_whose_runs_fail_shows_failing_then_down(free_sqlite_url: str) -> None:
+    engine = make_engine(free_sqlite_url)
+    schedules, runs = ScheduleStore(engine), RunStore(engine)
+    definition = ScheduleDefinition("s", "add", "interval", interval_seconds=60)
+    schedules.create(definition, next_fire_at=at(1), now=T0, by="test")
+    for minute, run_id in ((1, "a"), (2, "b")):
+        runs.mark_started(fire(runs, run_id, minute), 1, "w", at(minute))
+        runs.mark_failed(run_id, "boom", None, False, at(minute + 0.1))
+    store_now = schedules.get("s")
+    failing = statuses(engine, [store_now], at(2.2))["s"].health
+    assert failing.state is HealthState.FAILING
+    down = statuses(engine, [store_now], at(4))["s"].health
+    assert down.state is HealthState.DOWN
+
+
+def test_fired_counts_only_fires_that_are_due_and_not_cancelled(free_sqlite_url: str) -> None:
+    engine = make_engine(free_sqlite_url)
+    schedules, runs = ScheduleStore(engine), RunStore(engine)
+    definition = ScheduleDefinition("s", "add", "interval", interval_seconds=60)
+    record = schedules.create(definition, next_fire_at=at(1), now=T0, by="test")
+    fire(runs, "a", 1)
+    fire(runs, "b", 2)  # handed to the broker ahead of its time
+    with engine.begin() as conn:
+        conn.execute(update(runs_table).where(runs_table.c.id == "b").values(reason=HELD))
+        schedules.record_fires(
+            conn, [FireUpdate("s", record.version, at(2), at(3), "b", fired=2, skipped=0)]
+        )
+    before = statuses(engine, [schedules.get("s")], at(1.5))["s"]
+    assert (before.fired, before.last_fire_at) == (1, at(1))
+    schedules.set_enabled("s", False, next_fire_at=None, now=at(1.5), by="test", reason="x")
+    after = schedules.get("s")
+    assert after.fired_count == 1
+    assert statuses(engine, [after], at(1.6))["s"].health.state is HealthState.PAUSED
