@@ -11,9 +11,9 @@ from jobs.monitoring.schedules import statuses
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.store import make_engine
 from jobs.store.monitoring import run_summaries
-from jobs.store.runs import HELD, NewRun, RunStore
-from jobs.store.schedules import FireUpdate, ScheduleStore
-from jobs.store.tables import runs as runs_table
+from jobs.store.runs import NewRun, RunStore
+from jobs.store.schedules import ScheduleStore
+from jobs.store.tables import schedules as schedules_table
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -71,13 +71,15 @@ def test_fired_counts_only_fires_that_are_due_and_not_cancelled(free_sqlite_url:
     engine = make_engine(free_sqlite_url)
     schedules, runs = ScheduleStore(engine), RunStore(engine)
     definition = ScheduleDefinition("s", "add", "interval", interval_seconds=60)
-    record = schedules.create(definition, next_fire_at=at(1), now=T0, by="test")
+    schedules.create(definition, next_fire_at=at(1), now=T0, by="test")
     fire(runs, "a", 1)
-    fire(runs, "b", 2)  # handed to the broker ahead of its time
-    with engine.begin() as conn:
-        conn.execute(update(runs_table).where(runs_table.c.id == "b").values(reason=HELD))
-        schedules.record_fires(
-            conn, [FireUpdate("s", record.version, at(2), at(3), "b", fired=2, skipped=0)]
+    with engine.begin() as conn:  # the beat hands the next fire to the broker ahead of time
+        held = NewRun("b", "add", "q", {}, schedule="s", scheduled_for=at(2))
+        runs.insert_pending(conn, [held], at(1.5), held=True)
+        conn.execute(
+            update(schedules_table)
+            .where(schedules_table.c.name == "s")
+            .values(fired_count=2, last_fire_at=at(2), last_run_id="b")
         )
     before = statuses(engine, [schedules.get("s")], at(1.5))["s"]
     assert (before.fired, before.last_fire_at) == (1, at(1))
