@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 
@@ -10,6 +11,7 @@ from jobs.monitoring.health import HealthState, RunFact, summarize
 from jobs.monitoring.schedules import statuses
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.store import make_engine
+from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
 from jobs.store.monitoring import run_summaries
 from jobs.store.runs import NewRun, RunStore
 from jobs.store.schedules import ScheduleStore
@@ -29,12 +31,18 @@ def fire(store: RunStore, run_id: str, minute: float, state: str = "PENDING") ->
     return new
 
 
+def run(store: RunStore, new: NewRun, minute: float, outcome: Outcome, **extra: Any) -> None:
+    key = AttemptKey(0, 1)
+    store.start_attempt(AttemptStarted(new, key, "w1", at(minute)))
+    store.finish_attempt(AttemptFinished(new, key, outcome, at(minute + 0.1), "w1", **extra))
+
+
 def test_the_sql_summary_agrees_with_the_pure_one(free_sqlite_url: str) -> None:
     store = RunStore(make_engine(free_sqlite_url))
-    store.mark_started(fire(store, "a", 1), 1, "w1", at(1))
-    store.mark_succeeded("a", 3, at(1.1))
-    store.mark_started(fire(store, "b", 2), 1, "w1", at(2))
-    store.mark_failed("b", "ValueError: boom", None, True, at(2.1))
+    run(store, fire(store, "a", 1), 1, Outcome.SUCCESS, result=3)
+    run(
+        store, fire(store, "b", 2), 2, Outcome.FAILURE, error="ValueError: boom", dead_lettered=True
+    )
     fire(store, "c", 3, state="SKIPPED")
     fire(store, "d", 4)  # sent, not started
     fire(store, "e", 6)  # held ahead of its time
@@ -58,8 +66,7 @@ def test_a_schedule_whose_runs_fail_shows_failing_then_down(free_sqlite_url: str
     definition = ScheduleDefinition("s", "add", "interval", interval_seconds=60)
     schedules.create(definition, next_fire_at=at(1), now=T0, by="test")
     for minute, run_id in ((1, "a"), (2, "b")):
-        runs.mark_started(fire(runs, run_id, minute), 1, "w", at(minute))
-        runs.mark_failed(run_id, "boom", None, False, at(minute + 0.1))
+        run(runs, fire(runs, run_id, minute), minute, Outcome.FAILURE, error="boom")
     store_now = schedules.get("s")
     failing = statuses(engine, [store_now], at(2.2))["s"].health
     assert failing.state is HealthState.FAILING
