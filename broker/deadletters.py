@@ -2,18 +2,23 @@
 
 Nothing here knows about jobs or runs, and nothing needs the management plugin.
 
-Peeking fetches messages with ``basic.get`` and manual acks, then gives them back by
-closing the channel. Measured on RabbitMQ 3.10.8 with quorum queues: messages returned by
-a channel closing go back to the head of the queue in their original order, whereas a
-``basic.reject``/``nack`` with requeue appends them at the tail and would reorder the
-queue. Each peek raises a message's ``x-delivery-count`` by one (a DLQ has no delivery
-limit on 3.x; on RabbitMQ 4.x, whose quorum queues default to a limit of 20, give the DLQs
-a limit of -1 before peeking a message that often). While one reader holds messages,
-other readers do not see them, and a process that dies while holding them gives them back
-the same way.
+What reading a quorum queue does, measured on RabbitMQ 3.10.8 with up to 5,000 messages:
 
-Moving is publish-confirm first, ack second: a crash between the two leaves the message in
-both queues (a duplicate the consumer removes by message id), never in neither.
+- Messages are received through a consumer with manual acks and given back by closing
+  the channel: they return to the head of the queue in their original order. (Returned by
+  ``basic.reject``/``nack`` one by one, or fetched with ``basic.get`` and given back by a
+  close, they come back scrambled once more than about 32 are held.) Each read raises a
+  message's ``x-delivery-count`` by one; a DLQ has no delivery limit on 3.x, but RabbitMQ
+  4.x gives quorum queues a default limit of 20, so set the DLQs' limit to -1 there before
+  reading a message that often. While one reader holds messages, others do not see them.
+- Acks are asynchronous: many single acks followed at once by a close lose some (the
+  queue's client stashes settlements above ~32 in flight and drops them on close). So
+  messages are only ever removed with ONE ``basic.ack(multiple=True)``: a move takes a
+  prefix of the queue, or, for a selection further in, publishes every other held
+  message back to the queue in order (with confirms) and then acks all it holds.
+
+Moving is publish-confirm first, ack second: a crash between the two leaves a message in
+both places (a duplicate the consumer removes by message id), never in neither.
 """
 
 from __future__ import annotations
@@ -25,12 +30,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import amqp
 from amqp.exceptions import NotFound
-from kombu import Connection
-from kombu.exceptions import OperationalError
+from kombu.utils.url import parse_url
 
 from broker.names import REASON_HEADER
-from broker.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
+from broker.publisher import (
+    CONNECTION_ERRORS,
+    ConfirmingPublisher,
+    OutgoingMessage,
+    PublishError,
+)
 
 # Properties copied when a message is published again; ``expiration`` is not among them
 # (RabbitMQ removes it when it dead-letters an expired message, and so do we).
@@ -60,6 +70,10 @@ class MessagesNotFound(LookupError):
 
 class BrokerUnavailable(RuntimeError):
     """The broker could not be reached or refused the operation."""
+
+
+class QueueTooLong(RuntimeError):
+    """A selective move would have to re-publish more messages than allowed."""
 
 
 def _plain(value: Any) -> Any:
@@ -161,48 +175,78 @@ class DeadLetterBox:
         *,
         connect_timeout: float = 5.0,
         publisher: Callable[[], ConfirmingPublisher] | None = None,
+        idle_timeout: float = 2.0,
     ) -> None:
         self._url = url
         self._connect_timeout = connect_timeout
         self._publisher = publisher or (lambda: ConfirmingPublisher(url))
+        # How long to wait for a counted message that does not come (someone else took it).
+        self._idle_timeout = idle_timeout
 
     @contextmanager
     def _channel(self, queue: str) -> Iterator[Any]:
         """A channel on a fresh connection; closing it gives back every unacked message."""
-        conn = Connection(self._url, connect_timeout=self._connect_timeout, heartbeat=0)
+        parts = parse_url(self._url)
+        conn = amqp.Connection(
+            host=f"{parts['hostname'] or '127.0.0.1'}:{parts['port'] or 5672}",
+            userid=parts["userid"] or "guest",
+            password=parts["password"] or "guest",
+            virtual_host=parts["virtual_host"] or "/",
+            connect_timeout=self._connect_timeout,
+            heartbeat=0,
+        )
         try:
-            conn.ensure_connection(max_retries=0, timeout=self._connect_timeout)
+            conn.connect()
             channel = conn.channel()
             channel.queue_declare(queue=queue, passive=True)
             yield channel
         except NotFound:
             raise DeadLetterQueueMissing(f"queue {queue!r} is not declared") from None
-        except (OperationalError, *conn.connection_errors, *conn.channel_errors, OSError) as exc:
+        except (*CONNECTION_ERRORS, amqp.exceptions.ChannelError) as exc:
             raise BrokerUnavailable(f"broker unreachable or refused: {exc}") from exc
         finally:
-            conn.release()
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+                conn.collect()
+
+    @staticmethod
+    def _ready(channel: Any, queue: str) -> int:
+        return int(channel.queue_declare(queue=queue, passive=True).message_count)
+
+    def _hold(self, channel: Any, queue: str, want: int) -> list[tuple[int, DeadLetter]]:
+        """Receive ``want`` messages (or all there are) and hold them unacked, in queue order.
+
+        A quorum queue may deliver a few more than the prefetch asks: they are held too.
+        """
+        if want <= 0:
+            return []
+        received: list[Any] = []
+        channel.basic_qos(0, min(want, 65535), False)
+        channel.basic_consume(queue=queue, no_ack=False, callback=received.append)
+        while len(received) < want:
+            try:
+                channel.connection.drain_events(timeout=self._idle_timeout)
+            except TimeoutError:
+                break
+        return [(m.delivery_tag, _letter(m)) for m in received]
 
     def count(self, queue: str) -> int:
         """Messages ready in ``queue`` (held ones, e.g. by a peek in progress, not counted)."""
         with self._channel(queue) as channel:
-            return int(channel.queue_declare(queue=queue, passive=True).message_count)
-
-    def _fetch(self, channel: Any, queue: str, limit: int) -> Iterator[tuple[int, DeadLetter]]:
-        for _ in range(limit):
-            message = channel.basic_get(queue=queue, no_ack=False)
-            if message is None:
-                return
-            yield message.delivery_tag, _letter(message)
+            return self._ready(channel, queue)
 
     def peek(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """The first ``limit`` messages, head first, all given back in order."""
         with self._channel(queue) as channel:
-            return [letter for _, letter in self._fetch(channel, queue, limit)]
+            held = self._hold(channel, queue, min(limit, self._ready(channel, queue)))
+            return [letter for _, letter in held[:limit]]
 
     def find(self, queue: str, key: str, scan_limit: int = 10_000) -> DeadLetter:
         """The message ``key``, looking at no more than ``scan_limit`` messages."""
         with self._channel(queue) as channel:
-            for _, letter in self._fetch(channel, queue, scan_limit):
+            want = min(scan_limit, self._ready(channel, queue))
+            for _, letter in self._hold(channel, queue, want):
                 if letter.key == key:
                     return letter
         raise MessagesNotFound(queue, [key])
@@ -214,36 +258,66 @@ class DeadLetterBox:
         keys: Collection[str] | None = None,
         scan_limit: int = 10_000,
     ) -> list[DeadLetter]:
-        """Publish the messages ``keys`` (all if None) with ``rewrite``, then ack them here.
+        """Publish the messages ``keys`` (all if None) with ``rewrite``, then remove them here.
 
         All or nothing for named keys: if one is missing nothing is published. ``keys=None``
         takes what the queue held when the call began, so messages that die again while it
         runs are not cycled forever. Returns the moved messages in queue order.
         """
-        wanted = None if keys is None else set(keys)
         with self._channel(queue) as channel:
-            limit = scan_limit
-            if wanted is None:
-                limit = int(channel.queue_declare(queue=queue, passive=True).message_count)
-            chosen: list[tuple[int, DeadLetter]] = []
-            for tag, letter in self._fetch(channel, queue, limit):
-                if wanted is None or letter.key in wanted:
-                    chosen.append((tag, letter))
-                    if wanted is not None and len(chosen) == len(wanted):
-                        break
-            missing = (wanted or set()) - {letter.key for _, letter in chosen}
-            if missing:
-                raise MessagesNotFound(queue, missing)
+            ready = self._ready(channel, queue)
+            if keys is None:
+                held = self._hold(channel, queue, min(ready, scan_limit))
+                chosen = held[: min(ready, scan_limit)]
+            else:
+                if ready > scan_limit:
+                    raise QueueTooLong(
+                        f"{queue!r} holds {ready} messages; a selective move reads at most "
+                        f"{scan_limit}: move all, or purge"
+                    )
+                held = self._hold(channel, queue, ready)
+                wanted = set(keys)
+                chosen = [(tag, letter) for tag, letter in held if letter.key in wanted]
+                missing = wanted - {letter.key for _, letter in chosen}
+                if missing:
+                    raise MessagesNotFound(queue, missing)
             refused = self._publish([rewrite(letter) for _, letter in chosen])
             moved = [(tag, letter) for tag, letter in chosen if letter.key not in refused]
-            for tag, _ in moved:
-                channel.basic_ack(tag)
+            self._remove(channel, queue, held, {tag for tag, _ in moved})
             if refused:
                 raise BrokerUnavailable(
                     f"{len(refused)} of {len(chosen)} not moved (left in {queue!r}): "
                     + "; ".join(f"{k}: {v}" for k, v in sorted(refused.items())[:5])
                 )
             return [letter for _, letter in moved]
+
+    def _remove(
+        self, channel: Any, queue: str, held: list[tuple[int, DeadLetter]], tags: set[int]
+    ) -> None:
+        """Remove the held messages ``tags``; the others stay, in order, at the head."""
+        if not tags:
+            return
+        prefix = 0
+        while prefix < len(held) and held[prefix][0] in tags:
+            prefix += 1
+        if prefix == len(tags):
+            last = held[prefix - 1][0]  # the others go back to the head on close
+        else:
+            # Not a prefix: put every other held message back at the tail in order (as all
+            # of the queue is held, that is the same order), then remove all that is held.
+            kept = [letter for tag, letter in held if tag not in tags]
+            refused = self._publish(
+                [letter.outgoing("", queue, drop_headers=()) for letter in kept]
+            )
+            if refused:
+                raise BrokerUnavailable(
+                    f"could not keep {len(refused)} message(s) in {queue!r}; nothing removed "
+                    "(the moved messages may now be in both queues)"
+                )
+            last = held[-1][0]
+        channel.basic_ack(last, multiple=True)
+        # A synchronous round trip after the ack, before the close.
+        channel.queue_declare(queue=queue, passive=True)
 
     def _publish(self, messages: list[OutgoingMessage]) -> dict[str, str]:
         if not messages:

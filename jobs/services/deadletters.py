@@ -20,11 +20,12 @@ from broker.deadletters import (
     DeadLetterBox,
     DeadLetterQueueMissing,
     MessagesNotFound,
+    QueueTooLong,
 )
 from broker.publisher import ConfirmingPublisher, OutgoingMessage
 from broker.topology import QueueSpec
 from jobs.celery_app import BeatkeeperCelery
-from jobs.errors import Invalid, NotFound, Unavailable
+from jobs.errors import Conflict, Invalid, NotFound, Unavailable
 from jobs.store.runs import RunRecord, utcnow
 
 MAX_LIST = 1000
@@ -52,6 +53,10 @@ class ConfirmationRequired(Invalid):
 class InvalidSelection(Invalid):
     def __init__(self, field: str, message: str) -> None:
         super().__init__([{"field": field, "message": message}], message)
+
+
+class DeadLetterQueueTooLong(Conflict):
+    """Too many messages to re-drive a selection; re-drive all or purge instead."""
 
 
 class DeadLettersUnavailable(Unavailable):
@@ -156,6 +161,8 @@ class DeadLetterService:
             raise DeadLettersUnavailable(f"{exc}; run `python -m broker declare`") from exc
         except BrokerUnavailable as exc:
             raise DeadLettersUnavailable(str(exc)) from exc
+        except QueueTooLong as exc:
+            raise DeadLetterQueueTooLong(str(exc)) from exc
 
     def _view(self, letter: DeadLetter, with_history: bool = False) -> LetterView:
         run_id = run_id_of(letter)
