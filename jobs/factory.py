@@ -64,6 +64,8 @@ def celery_config(settings: JobsSettings, topology: Topology) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": False,
+        # Messages the worker cannot run go to their DLQ with the reason (jobs.worker.consumer).
+        "worker_consumer": "jobs.worker.consumer:GuardedConsumer",
         "beat_scheduler": "jobs.beat.scheduler:DatabaseScheduler",
         "timezone": settings.timezone,
         "enable_utc": True,

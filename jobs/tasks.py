@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,13 +13,13 @@ from celery.exceptions import Ignore
 from celery.signals import task_revoked
 from celery.worker.request import Request
 
-from broker.names import DELIVERY_COUNT_HEADER
 from jobs.celery_app import BeatkeeperCelery
 from jobs.policies import RetryPolicy
 from jobs.registry import JobSpec
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome, RunExpired
 from jobs.store.runs import NewRun, RunStore, utcnow
 from jobs.worker import expiry
+from jobs.worker.guard import delivery_count
 from jobs.worker.outbox import Outbox, outbox_for
 
 log = logging.getLogger(__name__)
@@ -38,14 +38,6 @@ def _jsonable(value: Any) -> Any:
 
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-def delivery_count(headers: Mapping[str, Any]) -> int:
-    """How many times this message was delivered before (the quorum queue's count)."""
-    try:
-        return max(0, int(headers.get(DELIVERY_COUNT_HEADER) or 0))
-    except (TypeError, ValueError):
-        return 0
 
 
 class BeatkeeperRequest(Request):
