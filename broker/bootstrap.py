@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from broker import health
@@ -36,10 +37,10 @@ def _run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[st
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _wait(predicate: object, seconds: float) -> bool:
+def _wait(predicate: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.5)
     return False
@@ -56,7 +57,7 @@ def management_up(settings: BrokerSettings) -> bool:
         client.close()
 
 
-def ensure_rabbitmq(settings: BrokerSettings, say: object = print) -> None:
+def ensure_rabbitmq(settings: BrokerSettings, say: Callable[[str], object] = print) -> None:
     """Make the broker (and, locally, its management plugin) reachable or raise with advice."""
     if not health.check(settings.url).ok:
         if not _is_local(settings.url):
@@ -66,7 +67,7 @@ def ensure_rabbitmq(settings: BrokerSettings, say: object = print) -> None:
         server = shutil.which("rabbitmq-server")
         if server is None:
             raise BootstrapError(INSTALL_HELP.format(url=settings.url))
-        say("starting local RabbitMQ: rabbitmq-server -detached")  # type: ignore[operator]
+        say("starting local RabbitMQ: rabbitmq-server -detached")
         result = _run([server, "-detached"])
         if result.returncode != 0:
             raise BootstrapError(
@@ -78,9 +79,9 @@ def ensure_rabbitmq(settings: BrokerSettings, say: object = print) -> None:
     if _is_local(settings.management_url) and not management_up(settings):
         plugins = shutil.which("rabbitmq-plugins")
         if plugins is None:
-            say("warning: management API unreachable and rabbitmq-plugins not found")  # type: ignore[operator]
+            say("warning: management API unreachable and rabbitmq-plugins not found")
             return
-        say("enabling the RabbitMQ management plugin")  # type: ignore[operator]
+        say("enabling the RabbitMQ management plugin")
         result = _run([plugins, "enable", "rabbitmq_management"])
         if result.returncode != 0:
             raise BootstrapError(

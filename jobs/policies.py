@@ -91,4 +91,5 @@ def effective(default: RetryPolicy, overrides: dict[str, object]) -> RetryPolicy
         raise TypeError(f"unknown retry policy option(s): {', '.join(sorted(unknown))}")
     if "retry_on" in overrides and isinstance(overrides["retry_on"], type):
         overrides = {**overrides, "retry_on": (overrides["retry_on"],)}
-    return replace(default, **overrides)  # type: ignore[arg-type]
+    # The keys were checked against the fields above; their values are checked by __post_init__.
+    return replace(default, **overrides)  # type: ignore[arg-type]  # values typed `object` here

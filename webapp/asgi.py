@@ -114,5 +114,6 @@ def create_app(
         schedules=api.state.schedules,
         deadletters=api.state.deadletters,
     )
+    # a2wsgi's WSGIMiddleware is an ASGI app; its hints do not match Starlette's ASGIApp protocol.
     api.mount("/", WSGIMiddleware(flask_app))  # type: ignore[arg-type]
     return api

@@ -186,6 +186,7 @@ class Planner:
         until = now - timedelta(seconds=jitter_offset(row.name, row.jitter_seconds))
         previous = row.next_fire_at - timedelta(microseconds=1)
         window = row.catch_up_window_seconds
+        # row.catch_up is a str column holding a CatchUp value (validated when stored).
         chosen = missed_fires(trigger, previous, until, row.catch_up, window)  # type: ignore[arg-type]
         if row.overlap != "allow":
             chosen = chosen[-1:]  # runs that must not overlap are not sent all at once

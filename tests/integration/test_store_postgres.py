@@ -28,7 +28,7 @@ def postgres_store() -> Iterator[RunStore]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure to create the database means skip
         admin.dispose()
         unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
     url = admin_url.set(database=name).render_as_string(hide_password=False)

@@ -57,7 +57,7 @@ def wait_http(
     last: object = None
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(url, timeout=2, **kw)  # type: ignore[arg-type]
+            response = httpx.get(url, timeout=2, **kw)  # type: ignore[arg-type]  # kw: httpx options
             if ok(response):
                 return response
             last = response.status_code

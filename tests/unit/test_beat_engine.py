@@ -73,7 +73,7 @@ def world(free_sqlite_url: str) -> Any:
         pass
 
     w = World()
-    w.app, w.clock, w.recorder, w.manager, w.engine = app, clock, recorder, manager, engine  # type: ignore[attr-defined]
+    w.app, w.clock, w.recorder, w.manager, w.engine = app, clock, recorder, manager, engine  # type: ignore[attr-defined]  # a namespace
     return w
 
 

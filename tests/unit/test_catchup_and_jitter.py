@@ -72,7 +72,7 @@ def test_jitter_spreads_different_names_across_the_window() -> None:
 
 @pytest.mark.parametrize("policy", ["skip", "latest", "all"])
 def test_a_schedule_that_never_ran_has_nothing_to_catch_up(policy: str) -> None:
-    assert missed_fires(HOURLY, None, NOW, policy, 86400) == []  # type: ignore[arg-type]
+    assert missed_fires(HOURLY, None, NOW, policy, 86400) == []  # type: ignore[arg-type]  # policy: str
 
 
 def test_skip_drops_every_missed_fire() -> None:
@@ -163,7 +163,7 @@ def test_a_last_fire_after_now_has_nothing_to_catch_up() -> None:
 
 def test_catch_up_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="policy"):
-        missed_fires(HOURLY, hours_ago(1), NOW, "everything", 60)  # type: ignore[arg-type]
+        missed_fires(HOURLY, hours_ago(1), NOW, "everything", 60)  # type: ignore[arg-type]  # on purpose
     with pytest.raises(ValueError, match="window"):
         missed_fires(HOURLY, hours_ago(1), NOW, "all", -1)
     with pytest.raises(ValueError, match="limit"):

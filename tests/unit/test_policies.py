@@ -56,7 +56,7 @@ def test_an_unknown_policy_option_is_an_error_naming_it() -> None:
 )
 def test_an_impossible_policy_is_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]  # wrong types on purpose
 
 
 def test_only_listed_exceptions_are_retried_and_only_up_to_max_retries() -> None:

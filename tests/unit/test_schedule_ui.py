@@ -31,7 +31,7 @@ def client(free_sqlite_url: str) -> Iterator[TestClient]:
 
 @pytest.fixture
 def manager(client: TestClient) -> ScheduleManager:
-    schedules: ScheduleManager = client.app.state.schedules  # type: ignore[attr-defined]
+    schedules: ScheduleManager = client.app.state.schedules  # type: ignore[attr-defined]  # ASGI app
     return schedules
 
 
