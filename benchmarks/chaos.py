@@ -1,0 +1,417 @@
+"""Chaos benchmark: Beatkeeper through worker kills, broker restarts and kills, a database
+outage, poison messages, beat leader kills and cluster node kills, with Jepsen-style counts.
+
+    .venv/bin/python benchmarks/chaos.py            # the full schedule (about 15 minutes)
+    .venv/bin/python benchmarks/chaos.py --quick    # one or a few of each fault (~4 minutes)
+
+Loopback only and bounded: web (uvicorn), two workers and two beats run as real processes on
+a private RabbitMQ node (never the shared one), with PostgreSQL (a fresh database) behind a
+proxy that the database outage cuts; the last phase rebuilds the stack on a local 3-node
+RabbitMQ cluster (quorum queues replicated on all three) behind a proxy. A steady load of
+API enqueues runs through every phase; faults are injected on a fixed schedule; the
+supervisor restarts what was killed, as systemd would. Counting: ``benchmarks/chaos_count.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the project importable
+    sys.path.insert(0, str(ROOT))
+
+import amqp  # noqa: E402
+import httpx  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
+
+from benchmarks.chaos_count import (  # noqa: E402
+    JobLog,
+    Row,
+    drain_dead_letters,
+    leftovers,
+    run_states,
+    tally,
+)
+from benchmarks.chaos_load import LeaseWatch, Load, Supervisor, wait  # noqa: E402
+from benchmarks.chaos_stack import PREFIX, Stack  # noqa: E402
+from broker.names import queue_name  # noqa: E402
+from jobs.store.db import make_engine  # noqa: E402
+from jobs.store.tables import DONE_STATES, runs  # noqa: E402
+
+QUEUES = ("default", "slow")
+
+
+class Run:
+    """One stack, its supervisor and the rows measured on it."""
+
+    def __init__(self, stack: Stack, args: argparse.Namespace) -> None:
+        self.stack, self.args = stack, args
+        self.engine = make_engine(stack.database_url)
+        self.supervisor = Supervisor([*stack.workers, *stack.beats]).start()
+        self.dead_extra: dict[str, str] = {}
+
+    def settle(self, ids: list[str]) -> None:
+        """Wait until every id completed or reached a final run state (or the drain window ends)."""
+
+        def settled() -> bool:
+            log = JobLog.read(self.stack.log)
+            open_ids = [i for i in ids if not log.dones.get(i)]
+            states = run_states(self.engine, open_ids) if open_ids else {}
+            return all(states.get(i) in DONE_STATES for i in open_ids)
+
+        try:
+            wait(settled, self.args.drain, interval=1.0)
+        except Exception as exc:  # noqa: BLE001 - the count below reports what is missing
+            print(f"  settle: {exc}", file=sys.stderr)
+
+    def count(self, row: Row, acked: dict[str, float]) -> Row:
+        self.settle(list(acked))
+        dead = drain_dead_letters(self.stack.broker_url, PREFIX, QUEUES)
+        log = JobLog.read(self.stack.log)
+        tally(row, acked, log, dead, run_states(self.engine, list(acked)))
+        left = leftovers(self.stack.broker_url, PREFIX, QUEUES, 4)
+        if left:
+            row.notes.append(f"{left} messages left in work/hold queues")
+        self.dead_extra = dead
+        return row
+
+    def load_phase(
+        self, fault: str, count: int, inject: Callable[[int], float | None], every: float
+    ) -> Row:
+        """Steady load; ``inject(i)`` returns when service is back (for the takeover column)."""
+        load = Load(self.stack.api, self.args.rate).start()
+        time.sleep(2)
+        back: list[float] = []
+        for i in range(count):
+            restored = inject(i)
+            if restored is not None:
+                back.append(restored)
+            time.sleep(every)
+        load.stop()
+        row = Row(fault, injected=count, attempted=load.attempted)
+        if load.refused:
+            row.notes.append("refused: " + ", ".join(f"{k}x{v}" for k, v in load.refused.items()))
+        if back:
+            acks = sorted(load.acked.values())
+            waits = [next((a - t for a in acks if a >= t), None) for t in back]
+            row.takeover = max((w for w in waits if w is not None), default=None)
+        return self.count(row, load.acked)
+
+    def note_exits(self, row: Row) -> Row:
+        if self.supervisor.exits:
+            row.notes.append(f"unexpected exits: {dict(self.supervisor.exits)}")
+            self.supervisor.exits.clear()
+        return row
+
+    # -- faults ------------------------------------------------------------------------
+    def worker_kills(self, n: int) -> Row:
+        def inject(i: int) -> None:
+            proc = self.stack.workers[i % 2]
+            with self.supervisor.lock:
+                proc.kill()
+                proc.start()
+
+        return self.note_exits(self.load_phase("worker kill -9", n, inject, self.args.kill_every))
+
+    def broker_restarts(self, n: int) -> Row:
+        node = self.stack.nodes[0]
+
+        def inject(_: int) -> float:
+            node.restart()
+            return time.time()
+
+        return self.note_exits(self.load_phase("broker restart", n, inject, 4))
+
+    def broker_kills(self, n: int) -> Row:
+        node = self.stack.nodes[0]
+
+        def inject(_: int) -> float:
+            node.kill()
+            time.sleep(2)
+            node.start()
+            return time.time()
+
+        return self.note_exits(self.load_phase("broker kill -9", n, inject, 4))
+
+    def db_outages(self, n: int) -> Row:
+        proxy = self.stack.db_proxy
+        assert proxy is not None
+
+        def inject(_: int) -> float:
+            proxy.cut()
+            time.sleep(self.args.db_outage)
+            proxy.restore()
+            return time.time()
+
+        return self.note_exits(self.load_phase("database outage", n, inject, 8))
+
+    def cluster_node_kills(self, n: int) -> Row:
+        def inject(i: int) -> float:
+            node = self.stack.nodes[i % len(self.stack.nodes)]
+            node.kill()
+            time.sleep(5)
+            node.start()
+            return time.time()
+
+        return self.note_exits(self.load_phase("cluster node kill -9", n, inject, 8))
+
+    def poison(self, n: int) -> tuple[Row, Row]:
+        load = Load(self.stack.api, self.args.rate).start()
+        time.sleep(1)
+        ids = publish_poison(self.stack.broker_url, n)
+        time.sleep(max(5.0, n / self.args.rate))
+        load.stop()
+        innocent = self.count(Row("jobs beside poison", attempted=load.attempted), load.acked)
+        dead = self.dead_extra
+        row = Row("poison message", injected=n, attempted=n, acknowledged=n)
+        log = JobLog.read(self.stack.log)
+        for pid, kind in ids.items():
+            if log.dones.get(pid):
+                row.completed += 1
+            elif pid in dead:
+                row.dead_lettered += 1
+            else:
+                row.lost += 1
+                row.notes.append(f"{kind} not in a DLQ")
+        reasons = sorted({dead[p] for p in ids if p in dead})
+        row.notes.append(f"reasons: {', '.join(reasons) or '-'}")
+        return self.note_exits(row), innocent
+
+    def beat_failovers(self, n: int) -> Row:
+        names = create_schedules(self.stack.api, self.args.schedules)
+        watch = LeaseWatch(self.engine).start()
+        time.sleep(5)
+        takeovers: list[float | None] = []
+        standby_kills = 0
+        for i in range(n):
+            lease = watch.read()
+            owner = lease[0] if lease else None
+            beat = next(
+                (b for b in self.stack.beats if owner and str(b.pid) in owner),
+                self.stack.beats[i % 2],
+            )
+            standby_kills += owner is not None and str(beat.pid) not in owner
+            killed_at = time.time()
+            with self.supervisor.lock:
+                beat.kill()
+                beat.start()
+            time.sleep(self.args.failover_every)
+            takeovers.append(watch.takeover_after(killed_at, owner) if owner else None)
+        end = time.time()
+        for name in names:
+            httpx.delete(f"{self.stack.api}/schedules/{name}", timeout=10)
+        watch.stop()
+        # Fires sent ahead of their time are cancelled with their schedule; let them pass
+        # through the hold queues before the queues are counted.
+        time.sleep(12)
+        row = Row("beat leader kill -9", injected=n)
+        fires = expected_fires(self.engine, names, end)
+        row.attempted = len(fires["expected"])
+        missing = row.attempted - len(fires["recorded"])
+        self.count(row, fires["recorded"])
+        row.lost += missing
+        if missing:
+            row.notes.append(f"{missing} due fires never recorded")
+        measured = [t for t in takeovers if t is not None]
+        row.takeover = max(measured) if measured else None
+        if not measured:
+            row.notes.append("no lease owner seen (no standby beat on this version)")
+        if standby_kills:
+            row.notes.append(f"{standby_kills} kills hit a beat not matched as leader")
+        return self.note_exits(row)
+
+
+def publish_poison(broker_url: str, n: int) -> dict[str, str]:
+    """Messages no worker can run, straight onto the default work queue; id -> kind."""
+    from benchmarks.chaos_count import _connect
+
+    kinds = ["no id header", "JSON object body", "malformed JSON", "pickle", "unknown task"]
+    default_key = queue_name(PREFIX, "default")  # routing key = full queue name (topology)
+    conn = _connect(broker_url)
+    sent: dict[str, str] = {}
+    try:
+        channel = conn.channel()
+        channel.confirm_select()
+        for i in range(n):
+            kind, run_id = kinds[i % len(kinds)], str(uuid.uuid4())
+            headers = {"id": run_id, "task": "chaos_work", "lang": "py", "retries": 0}
+            body = json.dumps([[], {"key": "poison"}, {}]).encode()
+            ctype = "application/json"
+            if kind == "no id header":
+                del headers["id"]
+            elif kind == "JSON object body":
+                body = b'{"not": "a triple"}'
+            elif kind == "malformed JSON":
+                body = b'{"oops'
+            elif kind == "pickle":
+                ctype, body = "application/x-python-serialize", b"\x80\x04N."
+            else:
+                headers["task"] = "no_such_job"
+            message = amqp.Message(
+                body, content_type=ctype, content_encoding="utf-8", message_id=run_id,
+                application_headers=headers, delivery_mode=2,
+            )  # fmt: skip
+            channel.basic_publish(message, exchange=PREFIX, routing_key=default_key)
+            sent[run_id] = kind
+    finally:
+        conn.close()
+    return sent
+
+
+def create_schedules(api: str, count: int) -> list[str]:
+    names = []
+    for i in range(count):
+        name = f"chaos-{i}-{uuid.uuid4().hex[:6]}"
+        body = {
+            "name": name, "job": "chaos_work", "trigger": "interval", "interval_seconds": 1,
+            "kwargs": {"key": name, "seconds": 0.05}, "catch_up": "all", "overlap": "allow",
+        }  # fmt: skip
+        response = httpx.post(f"{api}/schedules", json=body, timeout=10)
+        response.raise_for_status()
+        names.append(name)
+    return names
+
+
+def expected_fires(engine: object, names: list[str], end: float) -> dict[str, dict[str, float]]:
+    """Fires due between each schedule's first recorded fire and ``end``: expected vs recorded."""
+    expected: dict[str, float] = {}
+    recorded: dict[str, float] = {}
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(
+            select(runs.c.id, runs.c.schedule, runs.c.scheduled_for).where(
+                runs.c.schedule.in_(names), runs.c.state != "CANCELLED"
+            )
+        ).all()
+    for name in names:
+        due = sorted(r.scheduled_for.timestamp() for r in rows if r.schedule == name)
+        at = due[0] if due else end
+        while at <= end:
+            expected[f"{name}@{at:.0f}"] = at
+            at += 1
+    for r in rows:
+        at = r.scheduled_for.timestamp()
+        if at <= end:
+            recorded[r.id] = at
+    return {"expected": expected, "recorded": recorded}
+
+
+def machine(stack: Stack) -> str:
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+         if ln.startswith("model name")), platform.processor(),
+    )  # fmt: skip
+    mem = next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines())
+    engine = make_engine(stack.database_url)
+    with engine.connect() as conn:
+        pg = str(conn.execute(text("SHOW server_version")).scalar())
+    engine.dispose()
+    rabbit = stack.nodes[0].ctl("version").strip()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024} MiB RAM, {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}, RabbitMQ {rabbit}, "
+        f"PostgreSQL {pg}"
+    )
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def print_table(rows: list[Row]) -> None:
+    print(
+        "| fault | injected | attempted | acknowledged | completed | retried | dead-lettered "
+        "| lost | run twice | stuck | max lateness | takeover |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.fault} | {r.injected} | {r.attempted} | {r.acknowledged} | {r.completed} "
+            f"| {r.retried} | {r.dead_lettered} | {r.lost} | {r.run_twice} | {r.stuck} "
+            f"| {fmt(r.max_lateness)} | {fmt(r.takeover)} |"
+        )
+    for r in rows:
+        for note in r.notes[:8]:
+            print(f"- {r.fault}: {note}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a few of each fault (~4 minutes)")
+    p.add_argument("--worker-kills", type=int, default=100)
+    p.add_argument("--broker-restarts", type=int, default=10)
+    p.add_argument("--broker-kills", type=int, default=10)
+    p.add_argument("--db-outages", type=int, default=3)
+    p.add_argument("--db-outage", type=float, default=20.0, help="seconds per database outage")
+    p.add_argument("--poison", type=int, default=20, help="poison messages")
+    p.add_argument("--beat-failovers", type=int, default=10)
+    p.add_argument("--cluster-node-kills", type=int, default=3)
+    p.add_argument("--rate", type=float, default=10.0, help="API enqueues per second")
+    p.add_argument("--kill-every", type=float, default=1.5, help="seconds between worker kills")
+    p.add_argument("--failover-every", type=float, default=6.0)
+    p.add_argument("--schedules", type=int, default=5, help="every-second schedules (beat phase)")
+    p.add_argument("--drain", type=float, default=120.0, help="seconds to let a phase settle")
+    p.add_argument("--keep", action="store_true", help="keep the logs folder")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.worker_kills, args.broker_restarts, args.broker_kills = 5, 1, 1
+        args.db_outages, args.db_outage, args.poison = 1, 10.0, 5
+        args.beat_failovers, args.cluster_node_kills = 2, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="beatkeeper-chaos-"))
+    rows: list[Row] = []
+    began = time.monotonic()
+    stack = Stack(tmp / "single")
+    try:
+        (tmp / "single").mkdir()
+        stack.start()
+        print(f"machine: {machine(stack)}", flush=True)
+        run = Run(stack, args)
+        steps: list[Callable[[], object]] = [
+            lambda: rows.append(run.worker_kills(args.worker_kills)),
+            lambda: rows.append(run.broker_restarts(args.broker_restarts)),
+            lambda: rows.append(run.broker_kills(args.broker_kills)),
+            lambda: rows.append(run.db_outages(args.db_outages)),
+            lambda: rows.extend(run.poison(args.poison)),
+            lambda: rows.append(run.beat_failovers(args.beat_failovers)),
+        ]
+        for step in steps:
+            step()
+            print(f"[{time.monotonic() - began:.0f} s] {rows[-1].fault}: done", flush=True)
+        run.supervisor.stop()
+    finally:
+        stack.close()
+    if args.cluster_node_kills:
+        cluster = Stack(tmp / "cluster", cluster=True)
+        try:
+            (tmp / "cluster").mkdir()
+            cluster.start()
+            crun = Run(cluster, args)
+            rows.append(crun.cluster_node_kills(args.cluster_node_kills))
+            crun.supervisor.stop()
+        finally:
+            cluster.close()
+    print(f"\nchaos: {time.monotonic() - began:.0f} s\n")
+    print_table(rows)
+    if args.keep:
+        print(f"logs: {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Jepsen-style counting for ``benchmarks/chaos.py``, from three independent sources:
+
+- the jobs' own log (``benchmarks/chaos_jobs.py``): which run ids started and completed, how often;
+- RabbitMQ: what sits in each dead-letter queue (drained and read by message id) and how many
+  messages are left in work and hold queues after the drain window;
+- the run store: the state of every acknowledged run.
+
+Per fault: attempted (requests or expected fires), acknowledged (202 or a recorded fire),
+completed (a ``done`` line), retried (started more than once: a retry or a redelivery),
+dead-lettered (found in a DLQ), stuck (neither, but still in a queue or in a non-final run
+state), lost (acknowledged and none of these), run twice (more than one ``done`` line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import amqp
+from kombu.utils.url import parse_url
+from sqlalchemy import Engine, select
+
+from broker.names import dead_letter_queue_name, hold_queue_name, queue_name
+from jobs.store.tables import DONE_STATES, runs
+
+
+@dataclass
+class JobLog:
+    starts: Counter[str] = field(default_factory=Counter)
+    dones: Counter[str] = field(default_factory=Counter)
+    first_start: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> JobLog:
+        log = cls()
+        if not path.exists():
+            return log
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) != 5:
+                continue
+            event, run_id, _key, _pid, at = parts
+            if event == "start":
+                log.starts[run_id] += 1
+                log.first_start.setdefault(run_id, float(at))
+            elif event == "done":
+                log.dones[run_id] += 1
+        return log
+
+
+@dataclass
+class Row:
+    fault: str
+    injected: int = 0
+    attempted: int = 0
+    acknowledged: int = 0
+    completed: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    lost: int = 0
+    run_twice: int = 0
+    stuck: int = 0
+    max_lateness: float | None = None
+    takeover: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _connect(broker_url: str) -> amqp.Connection:
+    parts = parse_url(broker_url)
+    conn = amqp.Connection(
+        host=f"{parts['hostname']}:{parts['port'] or 5672}",
+        userid=parts["userid"] or "guest",
+        password=parts["password"] or "guest",
+        virtual_host=parts["virtual_host"] or "/",
+        connect_timeout=5,
+    )
+    conn.connect()
+    return conn
+
+
+def message_id(message: amqp.Message) -> str:
+    headers = message.properties.get("application_headers") or {}
+    found = headers.get("id") or message.properties.get("message_id")
+    if found:
+        return str(found)
+    with contextlib.suppress(ValueError, TypeError):
+        return str(json.loads(message.body).get("id", "?"))
+    return "?"
+
+
+def drain_dead_letters(broker_url: str, prefix: str, queues: Iterable[str]) -> dict[str, str]:
+    """Take every message out of the DLQs; return message id -> reason (header or x-death)."""
+    found: dict[str, str] = {}
+    conn = _connect(broker_url)
+    try:
+        channel = conn.channel()
+        for short in queues:
+            while (msg := channel.basic_get(dead_letter_queue_name(prefix, short))) is not None:
+                headers = msg.properties.get("application_headers") or {}
+                deaths = headers.get("x-death") or [{}]
+                reason = headers.get("x-beatkeeper-reason") or deaths[0].get("reason", "?")
+                found[message_id(msg)] = str(reason)
+                channel.basic_ack(msg.delivery_tag)
+    finally:
+        conn.close()
+    return found
+
+
+def leftovers(broker_url: str, prefix: str, queues: Iterable[str], shards: int) -> int:
+    """Messages still in work and hold queues (quorum counts lag a few seconds)."""
+    names = [queue_name(prefix, q) for q in queues] + [
+        hold_queue_name(prefix, s) for s in range(shards)
+    ]
+    conn = _connect(broker_url)
+    try:
+        total = 0
+        for name in names:
+            channel = conn.channel()
+            with contextlib.suppress(amqp.exceptions.NotFound):
+                total += int(channel.queue_declare(name, passive=True).message_count)
+        return total
+    finally:
+        conn.close()
+
+
+def run_states(engine: Engine, ids: list[str]) -> dict[str, str]:
+    states: dict[str, str] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(select(runs.c.id, runs.c.state).where(runs.c.id.in_(chunk)))
+            states.update({row.id: row.state for row in rows})
+    return states
+
+
+def tally(
+    row: Row,
+    acked: dict[str, float],
+    log: JobLog,
+    dead: dict[str, str],
+    states: dict[str, str],
+) -> Row:
+    """Fill ``row`` for the acknowledged run ids (id -> due time, epoch seconds)."""
+    row.acknowledged = len(acked)
+    lateness = []
+    for run_id, due in acked.items():
+        done = log.dones.get(run_id, 0)
+        if log.starts.get(run_id, 0) > 1:
+            row.retried += 1
+        if done:
+            row.completed += 1
+            row.run_twice += done > 1
+            lateness.append(max(0.0, log.first_start[run_id] - due))
+        elif run_id in dead:
+            row.dead_lettered += 1
+        elif states.get(run_id) not in (None, *DONE_STATES):
+            row.stuck += 1
+        else:
+            row.lost += 1
+            row.notes.append(f"lost {run_id[:8]} (run state {states.get(run_id)})")
+    row.max_lateness = max(lateness) if lateness else None
+    return row
