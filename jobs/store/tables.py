@@ -66,6 +66,7 @@ runs = Table(
     Index("ix_runs_schedule_for", "schedule", "scheduled_for"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_enqueued", "enqueued_at"),
+    Index("ix_runs_finished", "finished_at"),  # the change feed (jobs/monitoring/changes.py)
 )
 
 run_attempts = Table(
@@ -83,6 +84,8 @@ run_attempts = Table(
     Column("retry", Integer),
     Column("delivery", Integer),
     Index("ix_run_attempts_key", "run_id", "retry", "delivery", unique=True),
+    Index("ix_run_attempts_started", "started_at"),  # the change feed
+    Index("ix_run_attempts_finished", "finished_at"),
 )
 
 schedules = Table(
