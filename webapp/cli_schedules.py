@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -135,7 +135,10 @@ def _trigger_text(record: Any) -> str:
 @schedules.command("list")
 def schedules_list() -> None:
     """One line per schedule: health, last outcome, job, trigger, timezone, next fire (UTC)
-    and counts of fires that happened."""
+    counts of fires that happened, and the trigger in plain language."""
+    from jobs.schedules.cron_describe import describe_stored
+
+    now = datetime.now(UTC)
     manager = _schedule_manager()
     records = manager.page()
     statuses = manager.statuses(records)
@@ -145,7 +148,8 @@ def schedules_list() -> None:
         click.echo(
             f"{r.name:24} {status.health.state:8} {status.last_outcome or '-':8} {r.job:16} "
             f"{_trigger_text(r):28} {r.timezone:16} next={next_fire} fired={status.fired} "
-            f"skipped={r.skipped_count} missed={r.missed_count}"
+            f"skipped={r.skipped_count} missed={r.missed_count}  "
+            f"# {describe_stored(r.build_trigger, now)[0]}"
         )
 
 

@@ -9,6 +9,7 @@ from itertools import pairwise
 
 from jobs.schedules.cron_days import DayRule
 from jobs.schedules.cron_fields import CronFields, parse_fields
+from jobs.schedules.errors import TriggerError
 from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger
 
 _MONTH_NAMES = (
@@ -213,3 +214,11 @@ def describe_trigger(trigger: Trigger, now: datetime) -> tuple[str, list[str]]:
     if isinstance(trigger, OnceTrigger):
         return f"once, at {trigger.at:%Y-%m-%d %H:%M:%S} UTC", []
     return repr(trigger), []
+
+
+def describe_stored(build: Callable[[], Trigger], now: datetime) -> tuple[str, list[str]]:
+    """:func:`describe_trigger` for a stored schedule, which may no longer build: never raises."""
+    try:
+        return describe_trigger(build(), now)
+    except TriggerError as exc:
+        return f"cannot be read: {exc.message}", ["run 'beatkeeper schedules check-cron'"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.monitoring.health import HealthState
 from jobs.monitoring.schedules import ScheduleStatus
+from jobs.schedules.cron_describe import describe_stored
 from jobs.services.schedules import ScheduleDetail
 from jobs.store.schedules import ScheduleRecord
 from webapp.api.schemas import RunOut
@@ -89,6 +90,10 @@ class ScheduleStatusOut(BaseModel):
 def _with_status(record: ScheduleRecord, status: ScheduleStatus | None) -> dict[str, Any]:
     """The record's fields; with a status, the counters show only fires that happened."""
     values = dict(record.__dict__)
+    # Never raises: a stored expression that no longer parses is described as such.
+    values["description"], values["notes"] = describe_stored(
+        record.build_trigger, datetime.now(UTC)
+    )
     if status is not None:
         values.update(
             status=ScheduleStatusOut.of(status),
@@ -128,6 +133,10 @@ class ScheduleOut(BaseModel):
     fired_count: int
     skipped_count: int
     missed_count: int
+    description: str = Field(examples=["at 09:00 on Monday to Friday, Europe/London"])
+    notes: list[str] = Field(
+        description="what may surprise: both day fields restricted, rare fires"
+    )
 
     grace_seconds: int | None = None
     status: ScheduleStatusOut | None = Field(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from jobs.schedules.cron_describe import describe_stored
 from jobs.schedules.definition import CATCH_UP, OVERLAP, TRIGGERS, ScheduleDefinition
 from jobs.services.schedules import ScheduleError, ScheduleManager
 from jobs.store.schedules import ScheduleRecord
@@ -69,6 +70,12 @@ def trigger_text(record: ScheduleRecord) -> str:
     if record.trigger == "once" and record.run_at is not None:
         return f"once at {record.run_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
     return record.trigger
+
+
+@bp.app_template_filter("schedule_description")
+def description_of(record: ScheduleRecord) -> tuple[str, list[str]]:
+    """The schedule in plain language, and notes on what may surprise."""
+    return describe_stored(record.build_trigger, datetime.now(UTC))
 
 
 @bp.app_template_filter("utc_time")
