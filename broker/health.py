@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
+import amqp
 from kombu import Connection
 
 
@@ -25,6 +27,33 @@ def check(url: str, timeout: float = 2.0) -> BrokerHealth:
         with Connection(url, connect_timeout=timeout, heartbeat=0) as conn:
             conn.ensure_connection(max_retries=0, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return BrokerHealth(
+            False, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"
+        )
+    return BrokerHealth(True, (time.perf_counter() - started) * 1000)
+
+
+def check_publish(url: str, timeout: float = 2.0) -> BrokerHealth:
+    """Publish one message and wait for the broker's confirm; never raises.
+
+    A connection alone is not enough: under a memory or disk alarm RabbitMQ accepts
+    connections but blocks publishers, and the confirm never comes. The message goes to the
+    default exchange with a routing key no queue has, so it is confirmed and dropped.
+    """
+    started = time.perf_counter()
+    try:
+        with Connection(url, connect_timeout=timeout, heartbeat=0) as conn:
+            conn.ensure_connection(max_retries=0, timeout=timeout)
+            channel = conn.channel()
+            channel.confirm_select()
+            channel.basic_publish(
+                amqp.Message(b"", delivery_mode=1),
+                exchange="",
+                routing_key=f"beatkeeper.health.{uuid.uuid4().hex}",
+                confirm_timeout=timeout,
+            )
+            channel.close()
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot publish"
         return BrokerHealth(
             False, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"
         )

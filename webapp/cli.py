@@ -157,3 +157,7 @@ main.add_command(schedules)
 from webapp.cli_deadletters import dlq  # noqa: E402  (registers the group)
 
 main.add_command(dlq)
+
+from webapp.cli_beat import beat  # noqa: E402  (registers the group)
+
+main.add_command(beat)

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from jobs.services.health import beat_status, product_health
 from jobs.services.jobs import JobService
 from webapp.api.deps import get_service
 from webapp.api.schemas import HealthOut
@@ -12,12 +15,47 @@ from webapp.api.schemas import HealthOut
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+class BeatHealth(BaseModel):
+    ok: bool
+    leader: str | None
+    epoch: int
+    since: datetime | None
+    last_evaluated: datetime | None
+    expires_at: datetime | None
+    error: str | None = None
+
+
+class ProductHealthOut(HealthOut):
+    beat: BeatHealth
+
+
+@router.get(
+    "/health", response_model=ProductHealthOut, responses={503: {"model": ProductHealthOut}}
+)
 async def health(
     response: Response, service: Annotated[JobService, Depends(get_service)]
-) -> HealthOut:
-    """Broker reachability and database access; 503 when either is down."""
-    result = await run_in_threadpool(service.health)
+) -> ProductHealthOut:
+    """The broker takes a publish, the store takes a write, and who leads the beat; 503 when
+    a required part is down (the beat is required with ``BEATKEEPER_HEALTH_REQUIRE_BEAT``)."""
+    app = service.app
+    result = await run_in_threadpool(
+        product_health,
+        app.settings.broker.url,
+        app.store.engine,
+        require_beat=app.settings.beat.health_required,
+    )
     if result["status"] != "ok":
         response.status_code = 503
-    return HealthOut.model_validate(result)
+    return ProductHealthOut.model_validate(result)
+
+
+@router.get("/health/beat", response_model=BeatHealth, responses={503: {"model": BeatHealth}})
+async def beat_health(
+    response: Response, service: Annotated[JobService, Depends(get_service)]
+) -> BeatHealth:
+    """Who leads the beat, since when, the last tick that evaluated schedules; 503 when no
+    beat holds a live lease."""
+    status = await run_in_threadpool(beat_status, service.app.store.engine)
+    if not status.alive:
+        response.status_code = 503
+    return BeatHealth.model_validate(status.as_dict())

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from jobs.schedules.cron_describe import describe_stored
 from jobs.schedules.definition import CATCH_UP, OVERLAP, TRIGGERS, ScheduleDefinition
+from jobs.services.health import beat_status
 from jobs.services.schedules import ScheduleError, ScheduleManager
 from jobs.store.schedules import ScheduleRecord
 from webapp.ui.errors import show_errors_with
@@ -166,6 +167,7 @@ def index() -> str:
     records = manager().page(PAGE_SIZE + 1, offset)
     return render_template(
         "schedules.html",
+        beat=beat_status(manager().store.engine),
         schedules=records[:PAGE_SIZE],
         statuses=manager().statuses(records[:PAGE_SIZE]),
         offset=offset,
