@@ -4,75 +4,21 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from broker.publisher import OutgoingMessage
 from broker.settings import BrokerSettings
-from jobs.beat.engine import BeatConfig, BeatEngine
-from jobs.beat.runner import Backoff, BeatRunner, RunnerConfig
+from jobs.beat.runner import Backoff, BeatRunner
 from jobs.factory import create_celery_app, load_registry
-from jobs.schedules.definition import ScheduleDefinition
 from jobs.services.schedules import ScheduleManager
 from jobs.settings import JobsSettings
-from jobs.store.fires import Guard
 from jobs.store.lease import LeaseStore
-from jobs.store.schedules import ScheduleStore
 from tests.support import testjobs
-
-T0 = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
-
-
-class Clocks:
-    """A wall clock and a monotonic clock that move together unless told otherwise."""
-
-    def __init__(self) -> None:
-        self.now = T0
-        self.mono = 1000.0
-
-    def wall(self) -> datetime:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-        self.mono += seconds
-
-
-class Broker:
-    """A sink recording what was sent, that can be cut; counts connection attempts."""
-
-    def __init__(self, clocks: Clocks) -> None:
-        self.clocks = clocks
-        self.up = True
-        self.sent: list[tuple[datetime, OutgoingMessage]] = []
-        self.attempts = 0
-
-    def publish(self, messages: Sequence[OutgoingMessage]) -> None:
-        self.attempts += 1
-        if not self.up:
-            raise ConnectionRefusedError(111, "Connection refused")
-        self.sent.extend((self.clocks.now, m) for m in messages)
-
-    def probe(self) -> None:
-        self.attempts += 1
-        if not self.up:
-            raise ConnectionRefusedError(111, "Connection refused")
-
-    def fires(self) -> list[tuple[str, datetime]]:
-        return [
-            (
-                m.headers["beatkeeper_schedule"],
-                datetime.fromisoformat(m.headers["beatkeeper_scheduled_for"]),
-            )
-            for _, m in self.sent
-        ]
+from tests.support.beat_fakes import Broker, Clocks, at, every, make_runner, run
 
 
 @pytest.fixture
@@ -87,72 +33,19 @@ def world(free_sqlite_url: str) -> Iterator[Any]:
     )
     clocks = Clocks()
     broker = Broker(clocks)
-    manager = ScheduleManager(app, clock=clocks.wall)
-    store = ScheduleStore(app.store.engine)
 
     def runner(owner: str, sink: Broker | None = None) -> BeatRunner:
-        used = sink or broker
-
-        def make(guard: Guard) -> BeatEngine:
-            config = BeatConfig(poll_interval=0.0, lookahead=0.0)
-            return BeatEngine(
-                app,
-                store,
-                used.publish,
-                clock=clocks.wall,
-                monotonic=clocks.monotonic,
-                config=config,
-                guard=guard,
-            )
-
-        return BeatRunner(
-            make,
-            LeaseStore(app.store.engine),
-            owner,
-            used.probe,
-            clock=clocks.wall,
-            monotonic=clocks.monotonic,
-            config=RunnerConfig(lease_ttl=1.5, standby_poll=0.2, renew_every=0.4),
-        )
+        return make_runner(app, clocks, sink or broker, owner)
 
     class World:
         pass
 
     w: Any = World()
-    w.app, w.clocks, w.broker, w.manager, w.runner = app, clocks, broker, manager, runner
+    w.app, w.clocks, w.broker, w.runner = app, clocks, broker, runner
+    w.manager = ScheduleManager(app, clock=clocks.wall)
     w.path = free_sqlite_url.removeprefix("sqlite:///")
     yield w
     app.store.engine.dispose()
-
-
-def run(world: Any, runners: Sequence[BeatRunner], seconds: float) -> int:
-    """Drive the runners as Celery's loop would, sleeping what each asks (in fake time).
-    Returns how many times they were ticked."""
-    end = world.clocks.mono + seconds
-    wake = dict.fromkeys(range(len(runners)), world.clocks.mono)
-    ticks = 0
-    while world.clocks.mono < end:
-        for i, r in enumerate(runners):
-            if wake[i] <= world.clocks.mono:
-                wake[i] = world.clocks.mono + max(0.01, r.tick())
-                ticks += 1
-        world.clocks.advance(max(0.0, min(min(wake.values()), end) - world.clocks.mono))
-    return ticks
-
-
-def every(seconds: int, name: str = "s", **fields: Any) -> ScheduleDefinition:
-    return ScheduleDefinition(
-        name=name,
-        job="add",
-        trigger="interval",
-        interval_seconds=seconds,
-        kwargs={"x": 1},
-        **fields,
-    )
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 def test_backoff_doubles_from_half_a_second_up_to_its_cap() -> None:
