@@ -19,6 +19,7 @@ from collections import Counter
 from typing import Any
 
 from celery.worker.consumer.consumer import Consumer
+from kombu import Producer
 
 from broker.names import ORIGIN_QUEUE_HEADER, REASON_HEADER
 from broker.topology import QueueSpec
@@ -106,7 +107,10 @@ class GuardedConsumer(Consumer):
         properties.pop("application_headers", None)
         delivery = properties.pop("delivery_mode", 2)
         try:
-            with self.app.producer_or_acquire() as producer:
+            # A connection of its own: the app's pooled ones may have gone stale in a worker
+            # whose pool children were forked from it. Dead-lettering is rare; a connect is cheap.
+            with self.app.connection_for_write() as conn:
+                producer = Producer(conn.default_channel)
                 # The app's broker_transport_options turn on publisher confirms: publish()
                 # returns once RabbitMQ has the copy on the DLQ.
                 producer.publish(

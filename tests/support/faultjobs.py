@@ -50,3 +50,12 @@ def marked_flaky(marks: str, key: str, fail_times: int) -> int:
         raise Flaky(f"attempt {attempt} of {key} fails on purpose")
     mark(marks, f"{key}.done")
     return attempt
+
+
+@registry.job(max_retries=0)
+def kills_its_worker(marks: str, key: str) -> None:
+    """Marks ``key.start``, then SIGKILLs the process running it (a segfault, an OOM kill)."""
+    import signal
+
+    mark(marks, f"{key}.start")
+    os.kill(os.getpid(), signal.SIGKILL)
