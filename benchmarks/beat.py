@@ -2,7 +2,7 @@
 
 One command, against the local RabbitMQ::
 
-    .venv/bin/python benchmarks/beat.py [--schedules 10000] [--idle-schedules 100000]
+    .venv/bin/python -m benchmarks.beat [--schedules 10000] [--idle-schedules 100000]
 
 1. Burst: N schedules all due at the same second T. Beatkeeper: daily cron rows (with a
    seconds field) in a fresh SQLite store, next fire T = now + ``--lead``. Celery: a
@@ -36,47 +36,44 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from urllib.parse import quote, unquote, urlsplit
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:  # run as a script: make the project importable
-    sys.path.insert(0, str(ROOT))
+import httpx
+import psutil
+from kombu import Connection as AmqpConnection
+from sqlalchemy import Engine, func, select
 
-import httpx  # noqa: E402
-import psutil  # type: ignore[import-untyped]  # noqa: E402
-from _http import percentile  # noqa: E402
-from beat_data import JOB, KWARGS, burst_plan, idle_plan, insert_schedules, name_of  # noqa: E402
-from beat_floor import FLOOR_PREFIX, hold_messages, publish_held  # noqa: E402
-from beat_meter import snapshot, usage, wait_quiet  # noqa: E402
-from enqueue import (  # noqa: E402
+from benchmarks._http import percentile
+from benchmarks.beat_data import JOB, KWARGS, burst_plan, idle_plan, insert_schedules, name_of
+from benchmarks.beat_floor import FLOOR_PREFIX, hold_messages, publish_held
+from benchmarks.harness import (
     Process,
     cpu_model,
+    memory_gib,
     quiet_check,
     rabbitmq_pid,
     rabbitmq_version,
+    snapshot,
+    usage,
     versions,
+    wait_quiet,
+    workspace,
 )
-from kombu import Connection as AmqpConnection  # noqa: E402
-from sqlalchemy import Engine, func, select  # noqa: E402
-
-from broker import declare as broker_declare  # noqa: E402
-from broker.topology import Topology, describe  # noqa: E402
-from jobs.beat.scheduler import config_from_env  # noqa: E402
-from jobs.factory import create_celery_app  # noqa: E402
-from jobs.schedules.definition import ScheduleDefinition  # noqa: E402
-from jobs.services.schedules import ScheduleManager  # noqa: E402
-from jobs.settings import JobsSettings  # noqa: E402
-from jobs.store import make_engine  # noqa: E402
-from jobs.store.migrate import upgrade  # noqa: E402
-from jobs.store.tables import runs  # noqa: E402
+from broker import declare as broker_declare
+from broker.topology import Topology, describe
+from jobs.factory import create_celery_app
+from jobs.schedules.definition import ScheduleDefinition
+from jobs.services.schedules import ScheduleManager
+from jobs.settings import BeatSettings, JobsSettings
+from jobs.store import make_engine
+from jobs.store.migrate import upgrade
+from jobs.store.tables import runs
 
 BEATKEEPER = "beatkeeper DatabaseScheduler"
 CELERY = "celery PersistentScheduler"
@@ -110,7 +107,7 @@ class Consumer:
     def __init__(self, env: dict[str, str], broker_url: str, queue: str, tmp: Path, tag: str):
         self.out = tmp / f"{tag}-arrivals.tsv"
         self.out.touch()
-        argv = [sys.executable, str(HERE / "beat_consumer.py"), broker_url, queue, str(self.out)]
+        argv = [sys.executable, "-m", "benchmarks.beat_consumer", broker_url, queue, str(self.out)]
         self.proc = Process(f"consumer ({tag})", argv, env, tmp / f"{tag}-consumer.log")
         self.records: list[Arrival] = []
         self._offset = 0
@@ -188,7 +185,7 @@ class Beat:
 
 
 LOGLEVEL = "INFO"  # --beat-loglevel
-DEFAULT_BK_SCHEDULER = "beat_probe:ReadyDatabaseScheduler"
+DEFAULT_BK_SCHEDULER = "benchmarks.beat_probe:ReadyDatabaseScheduler"
 BK_SCHEDULER = DEFAULT_BK_SCHEDULER  # --bk-scheduler
 
 
@@ -216,7 +213,9 @@ def start_beatkeeper(env: dict[str, str], tmp: Path, tag: str) -> Beat:
 
 def start_celery(env: dict[str, str], tmp: Path, tag: str) -> Beat:
     argv = beat_argv(
-        "beat_celery_app", "beat_probe:ReadyPersistentScheduler", tmp / f"{tag}-schedule"
+        "benchmarks.beat_celery_app",
+        "benchmarks.beat_probe:ReadyPersistentScheduler",
+        tmp / f"{tag}-schedule",
     )
     return Beat(f"{CELERY} ({tag})", argv, env, tmp / f"{tag}-beat.log")
 
@@ -385,7 +384,7 @@ def _beatkeeper_burst(
             if args.py_spy is not None:
                 spy = start_py_spy(beat, due.timestamp() + 2.0, args.py_spy, env)
                 stack.callback(spy.stop)
-            cpu_lead = max(CPU_LEAD, config_from_env(env).lookahead + 2.0)
+            cpu_lead = max(CPU_LEAD, BeatSettings.from_env(env).lookahead + 2.0)
             result = measure_burst(
                 beat,
                 consumer,
@@ -617,7 +616,7 @@ def celery_idle(env: dict[str, str], tmp: Path, args: argparse.Namespace) -> Idl
 
 # -- report ---------------------------------------------------------------------------------
 def print_machine(broker_url: str) -> None:
-    memory = psutil.virtual_memory().total / 2**30
+    memory = memory_gib()
     print("== machine")
     print(f"cpu       : {os.cpu_count()} cores, {cpu_model()}")
     print(f"ram       : {memory:.1f} GiB")
@@ -777,25 +776,15 @@ def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@contextlib.contextmanager
-def workspace(keep: bool) -> Iterator[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix="bk-bbench-"))
-    try:
-        yield tmp
-    finally:
-        if keep:
-            print(f"logs and databases kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def bench_env(prefix: str, extra_path: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
     paths = [p for p in extra_path.split(os.pathsep) if p]
     env.update(
         BEATKEEPER_QUEUE_PREFIX=prefix,
         PYTHONUNBUFFERED="1",
-        PYTHONPATH=os.pathsep.join([*paths, str(HERE), str(ROOT)]),
+        # The children run from the repository root (harness.Process), so `benchmarks.*`
+        # resolves; --python-path adds a patched scheduler's folder in front.
+        **({"PYTHONPATH": os.pathsep.join(paths)} if paths else {}),
     )
     return env
 
@@ -815,7 +804,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_bk, run_celery = args.only in (None, "beatkeeper"), args.only in (None, "celery")
     print(f"command   : {shlex.join([Path(sys.executable).name, *sys.argv])}")
     print_machine(broker_url)
-    print(f"namespace : {prefix}; beat config {config_from_env(env)}")
+    print(f"namespace : {prefix}; beat config {BeatSettings.from_env(env)!r}")
     if DEFAULT_BK_SCHEDULER != BK_SCHEDULER:
         print(f"scheduler : Beatkeeper runs {BK_SCHEDULER} (A/B)")
     print()
@@ -823,7 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bursts: list[BurstResult] = []
     idles: list[IdleResult] = []
     with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(workspace(args.keep))
+        tmp = stack.enter_context(workspace(args.keep, prefix="bk-bbench-"))
         with AmqpConnection(broker_url, connect_timeout=5) as conn:
             broker_declare.declare(conn, topology)
         stack.callback(clean_up_broker, broker_url, settings.broker.management_api, topology)

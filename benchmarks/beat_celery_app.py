@@ -1,6 +1,6 @@
 """A plain Celery app whose beat uses Celery's default PersistentScheduler.
 
-``benchmarks/beat.py`` runs ``celery -A beat_celery_app beat`` with this module on the path.
+``python -m benchmarks.beat`` runs ``celery -A benchmarks.beat_celery_app beat``.
 It has the same broker, JSON, publisher confirms, quorum queues and routing as Beatkeeper's
 app (``jobs.factory.celery_config``), so the same consumer sees both schedulers' messages.
 The ``beat_schedule`` is built the way a Celery user writes one: a dict of crontab entries.
@@ -47,7 +47,7 @@ def build_schedule(count: int, hour: int, minute: str) -> dict[str, dict[str, An
 def create_app() -> Celery:
     settings = JobsSettings.from_env()
     config = celery_config(settings, describe(settings.broker))
-    config["beat_scheduler"] = "beat_probe:ReadyPersistentScheduler"
+    config["beat_scheduler"] = "benchmarks.beat_probe:ReadyPersistentScheduler"
     config["beat_schedule"] = build_schedule(
         int(os.environ.get("BENCH_BEAT_ENTRIES", "0")),
         int(os.environ.get("BENCH_BEAT_HOUR", "0")),

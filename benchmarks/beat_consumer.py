@@ -1,6 +1,6 @@
 """A fast consumer for ``benchmarks/beat.py``: records when each message arrives.
 
-    python benchmarks/beat_consumer.py BROKER_URL QUEUE OUT_FILE
+    python -m benchmarks.beat_consumer BROKER_URL QUEUE OUT_FILE
 
 py-amqp ``basic_consume`` with ``no_ack`` (nothing to acknowledge, no worker runs the
 tasks). Every message becomes one tab-separated line in OUT_FILE::

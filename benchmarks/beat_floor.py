@@ -13,8 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from beat_data import JOB, KWARGS
-
+from benchmarks.beat_data import JOB, KWARGS
 from broker.names import HOLD_SHARD_HEADER
 from broker.publisher import ConfirmingPublisher, OutgoingMessage
 from jobs.messages import task_message

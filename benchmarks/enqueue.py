@@ -2,7 +2,7 @@
 
 One command, against the local RabbitMQ::
 
-    .venv/bin/python benchmarks/enqueue.py
+    .venv/bin/python -m benchmarks.enqueue
 
 It works in its own namespace (a random ``BEATKEEPER_QUEUE_PREFIX`` and a SQLite file in
 a temporary folder), starts Beatkeeper's ASGI app under uvicorn and the naive Flask app
@@ -24,109 +24,52 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: make the project importable
-    sys.path.insert(0, str(ROOT))
+from kombu import Connection as AmqpConnection
+from sqlalchemy import delete, func, select
 
-from _http import Connection, LoadResult, build_request, percentile, run_load  # noqa: E402
-from kombu import Connection as AmqpConnection  # noqa: E402
-from sqlalchemy import delete, func, select  # noqa: E402
+from benchmarks._http import Connection, LoadResult, build_request, percentile, run_load
+from benchmarks.harness import (
+    HOST,
+    QUIET_PCT,
+    Process,
+    Usage,
+    cpu_model,
+    free_port,
+    git_state,
+    quiet_check,
+    rabbitmq_pid,
+    rabbitmq_version,
+    snapshot,
+    usage,
+    versions,
+    workspace,
+)
+from broker import declare as broker_declare
+from broker.topology import Topology, describe
+from jobs.settings import JobsSettings
+from jobs.store import RunStore, make_engine
+from jobs.store.migrate import upgrade
+from jobs.store.tables import run_attempts, runs
 
-from broker import declare as broker_declare  # noqa: E402
-from broker.topology import Topology, describe  # noqa: E402
-from jobs.settings import JobsSettings  # noqa: E402
-from jobs.store import RunStore, make_engine  # noqa: E402
-from jobs.store.migrate import upgrade  # noqa: E402
-from jobs.store.tables import run_attempts, runs  # noqa: E402
-
-HOST = "127.0.0.1"
 JOB = "runs_report"
 BEATKEEPER_PATH = f"/api/jobs/{JOB}/runs"
 BEATKEEPER_BODY = json.dumps({"kwargs": {"hours": 1}}).encode()
 NAIVE_PATH = "/enqueue"
 NAIVE_BODY = json.dumps({"hours": 1}).encode()
 
-QUIET_PCT = 25.0  # background CPU (% of one core) above which the machine is "busy"
-
 TARGET_RPS = 1500.0
 TARGET_P99_MS = 25.0
 TARGET_SPEEDUP = 2.0
 TARGET_START_P99_MS = 20.0
-
-
-# -- processes -------------------------------------------------------------------------
-class Process:
-    """A child in its own session (Ctrl-C reaches only us); stopped by its process group."""
-
-    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        self._log_file: IO[bytes] = log.open("wb")
-        self.popen = subprocess.Popen(
-            list(argv),
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def check_alive(self) -> None:
-        code = self.popen.poll()
-        if code is not None:
-            raise RuntimeError(f"{self.name} exited with {code}:\n{self.tail()}")
-
-    def tail(self, lines: int = 30) -> str:
-        self._log_file.flush()
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, sig)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the process group, SIGKILL what is left after ``timeout``."""
-        try:
-            if self.popen.poll() is None:
-                self._signal_group(signal.SIGTERM)
-                try:
-                    self.popen.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self._signal_group(signal.SIGKILL)
-                    self.popen.wait(5)
-            # Children (pool processes) may outlive their parent: end the group anyway.
-            self._signal_group(signal.SIGKILL)
-        finally:
-            self._log_file.close()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def wait_http(
@@ -173,20 +116,6 @@ def delete_topology(broker_url: str, topology: Topology) -> None:
         broker_declare.delete(conn, topology)
 
 
-def rabbitmq_version(broker_url: str) -> str:
-    try:
-        with AmqpConnection(broker_url, connect_timeout=5) as conn:
-            conn.ensure_connection(max_retries=0)
-            props = conn.connection.server_properties
-    except Exception as exc:  # noqa: BLE001 - informational only
-        return f"unknown ({type(exc).__name__})"
-    version = props.get("version", "?")
-    version = version.decode() if isinstance(version, bytes) else str(version)
-    erlang = props.get("platform", "")
-    erlang = erlang.decode() if isinstance(erlang, bytes) else str(erlang)
-    return f"{version} ({erlang})" if erlang else version
-
-
 def count_runs(store: RunStore) -> int:
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(runs)).scalar() or 0)
@@ -199,96 +128,8 @@ def clear_runs(store: RunStore) -> None:
         conn.execute(delete(runs))
 
 
-# -- machine ----------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def versions(*names: str) -> str:
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return ", ".join(found)
-
-
-def git_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.splitlines()
-    except OSError:
-        return "unknown"
-    return f"{head or '?'}" + (f" + {len(dirty)} modified files" if dirty else "")
-
-
-def _stat_fields(path: Path) -> list[str]:
-    # The command name (2nd field) may hold spaces; fields[0] is the state, the 3rd field.
-    return path.read_text().rsplit(")", 1)[1].split()
-
-
-def process_cpu(pgid: int) -> float:
-    """CPU seconds (user + system, all threads) used so far by process group ``pgid``.
-
-    Every server runs in its own session, so this covers uvicorn ``--workers`` children too
-    (as long as they are alive; a child that exited takes its seconds with it).
-    """
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = _stat_fields(stat)
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def host_cpu() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    total = sum(values[:8])
-    return total - idle, total
-
-
-def rabbitmq_pid() -> int | None:
-    """The local RabbitMQ node (``beam.smp``), to account for its CPU; None if not local."""
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() == "beam.smp":
-                return int(comm.parent.name)
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-def pid_cpu(pid: int | None) -> float:
-    """CPU seconds used so far by process ``pid`` (all its threads); nan if unknown."""
-    if pid is None:
-        return float("nan")
-    try:
-        fields = _stat_fields(Path(f"/proc/{pid}/stat"))
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
+# -- phases -----------------------------------------------------------------------------
+@dataclass(frozen=True)
 class CpuUse:
     """CPU used during a phase, in % of one core (the host has ``os.cpu_count()`` cores).
 
@@ -296,45 +137,17 @@ class CpuUse:
     RabbitMQ. Anything well above zero means the numbers are disturbed by a neighbour.
     """
 
-    server: float = float("nan")
-    client: float = float("nan")
-    rabbitmq: float = float("nan")
-    host: float = float("nan")
+    server: float
+    client: float
+    rabbitmq: float
+    other: float
 
-    @property
-    def other(self) -> float:
-        return self.host - self.server - self.client - self.rabbitmq
-
-
-@contextlib.contextmanager
-def cpu_meter(server_pgid: int | None, rabbit_pid: int | None) -> Iterator[CpuUse]:
-    """Measure CPU use over the ``with`` block."""
-    use = CpuUse()
-    wall, client = time.perf_counter(), time.process_time()
-    server = process_cpu(server_pgid) if server_pgid is not None else 0.0
-    rabbit = pid_cpu(rabbit_pid)
-    busy, total = host_cpu()
-    yield use
-    elapsed = time.perf_counter() - wall
-    if server_pgid is not None:
-        use.server = (process_cpu(server_pgid) - server) / elapsed * 100
-    else:
-        use.server = 0.0
-    use.client = (time.process_time() - client) / elapsed * 100
-    use.rabbitmq = (pid_cpu(rabbit_pid) - rabbit) / elapsed * 100
-    busy_now, total_now = host_cpu()
-    cores = os.cpu_count() or 1
-    use.host = (busy_now - busy) / max(1, total_now - total) * 100 * cores
+    @classmethod
+    def of(cls, used: Usage) -> CpuUse:
+        by = used.by_name
+        return cls(by["server"], by["bench"], by["rabbitmq"], used.others)
 
 
-def quiet_check(seconds: float = 1.0) -> float:
-    """CPU the machine uses while this script sleeps, in % of one core."""
-    with cpu_meter(None, None) as use:
-        time.sleep(seconds)
-    return max(0.0, use.host - use.client)
-
-
-# -- phases -----------------------------------------------------------------------------
 @dataclass
 class Row:
     implementation: str
@@ -388,11 +201,13 @@ def measure(
             run_load(HOST, target.port, payload, concurrency=concurrency, seconds=warmup)
         )
         warmed = len(warm.latencies)
-    with cpu_meter(target.pid, rabbitmq_pid()) as cpu:
-        result = runner.run(
-            run_load(HOST, target.port, payload, concurrency=concurrency, seconds=seconds)
-        )
-    return Row(target.label, result, cpu), warmed
+    # The server runs in its own session: its process group is the server and its workers.
+    named, groups = {"rabbitmq": rabbitmq_pid()}, {"server": target.pid}
+    before = snapshot(named, groups)
+    result = runner.run(
+        run_load(HOST, target.port, payload, concurrency=concurrency, seconds=seconds)
+    )
+    return Row(target.label, result, CpuUse.of(usage(before, snapshot(named, groups)))), warmed
 
 
 @dataclass
@@ -591,18 +406,6 @@ def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")  # SIGINT ignored (a background job)
 
 
-@contextlib.contextmanager
-def workspace(keep: bool) -> Iterator[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix="bk-bench-"))
-    try:
-        yield tmp
-    finally:
-        if keep:
-            print(f"logs and database kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 @dataclass(frozen=True)
 class Bench:
     """Where this run lives: its namespace, environment, broker and store."""
@@ -675,7 +478,7 @@ def start_web(stack: contextlib.ExitStack, bench: Bench, port: int) -> Process:
 
 def start_naive(stack: contextlib.ExitStack, bench: Bench, port: int) -> Process:
     """``flask run``: Werkzeug's dev server, threaded, no reloader, request log on."""
-    argv = [sys.executable, "-m", "flask", "--app", "benchmarks/naive_flask.py", "run"]
+    argv = [sys.executable, "-m", "flask", "--app", "benchmarks.naive_flask", "run"]
     argv += ["--host", HOST, "--port", str(port)]
     naive = Process("flask run", argv, bench.env, bench.tmp / "flask.log")
     stack.callback(naive.stop)

@@ -2,7 +2,7 @@
 
 Served the tutorial way, by Werkzeug's threaded development server::
 
-    BENCH_NAIVE_QUEUE=bk-bench-x.naive flask --app benchmarks/naive_flask.py run
+    BENCH_NAIVE_QUEUE=bk-bench-x.naive flask --app benchmarks.naive_flask run
 
 Same broker, JSON serializer and publisher confirms as Beatkeeper; the task goes to a
 plain durable queue that nothing consumes (the benchmark purges and deletes it).
