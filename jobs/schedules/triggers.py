@@ -38,7 +38,14 @@ from jobs.schedules.zones import (
     to_seconds,
 )
 
-__all__ = ["CronTrigger", "IntervalTrigger", "OnceTrigger", "Trigger", "TriggerError"]
+__all__ = [
+    "CronTrigger",
+    "IntervalTrigger",
+    "OnceTrigger",
+    "Trigger",
+    "TriggerError",
+    "phase_anchor",
+]
 
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _MONTH_CACHE = 512  # months of matching days kept per trigger
@@ -185,7 +192,11 @@ class CronTrigger(Trigger):
 
 
 class IntervalTrigger(Trigger):
-    """Fires at ``anchor + k * every_seconds`` for every integer ``k``."""
+    """Fires at ``anchor + k * every_seconds`` for every integer ``k``.
+
+    It counts elapsed time, not wall-clock time: a daily interval whose grid sits at 09:00 EST
+    fires at 10:00 EDT after the spring-forward. The anchor sets the phase of the grid.
+    """
 
     def __init__(self, every_seconds: int, anchor: datetime) -> None:
         if isinstance(every_seconds, bool) or not isinstance(every_seconds, int):
@@ -208,6 +219,18 @@ class IntervalTrigger(Trigger):
             return self.anchor + k * self._step
         except OverflowError:
             return None
+
+
+def phase_anchor(anchor: datetime, every_seconds: int, now: datetime) -> datetime:
+    """The point of ``anchor``'s grid stored as a schedule's anchor: ``anchor`` itself when it is
+    not after ``now``, else the latest grid point at or before ``now``, so that the first fire is
+    the first grid point after ``now`` (possibly before ``anchor``: the anchor is a phase)."""
+    require_aware(anchor)
+    if anchor <= now:
+        return anchor.astimezone(UTC)
+    step = timedelta(seconds=every_seconds)
+    periods = -((now - anchor) // step)  # whole periods to step back, rounded up
+    return (anchor - periods * step).astimezone(UTC)
 
 
 class OnceTrigger(Trigger):
