@@ -69,6 +69,7 @@ from broker import declare as broker_declare
 from broker.topology import Topology, describe
 from jobs.factory import create_celery_app
 from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.kinds import TriggerKind
 from jobs.services.schedules import ScheduleManager
 from jobs.settings import BeatSettings, JobsSettings
 from jobs.store import make_engine
@@ -591,7 +592,7 @@ def edit_trial(manager: ScheduleManager, consumer: Consumer, index: int, count: 
         kind, name = "create -> due +0.1s", f"bench-edit-{index}"
         due = now + timedelta(seconds=0.1)
         definition = ScheduleDefinition(
-            name=name, job=JOB, trigger="once", run_at=due, kwargs=dict(KWARGS)
+            name=name, job=JOB, trigger=TriggerKind.ONCE, run_at=due, kwargs=dict(KWARGS)
         )
         manager.create(definition, by="benchmark", reason="edit-visibility probe")
     committed = time.time()

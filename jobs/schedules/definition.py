@@ -7,21 +7,21 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobs.errors import Invalid
 from jobs.registry import ArgumentsError, JobRegistry, UnknownJobError
 from jobs.schedules.jitter import jitter_offset, shortest_gap
+from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind, one_of
 from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, TriggerError
 
-TriggerKind = Literal["cron", "interval", "once"]
-CatchUp = Literal["skip", "latest", "all"]
-Overlap = Literal["allow", "skip", "buffer_one"]
-TRIGGERS = ("cron", "interval", "once")
-CATCH_UP = ("skip", "latest", "all")
-OVERLAP = ("allow", "skip", "buffer_one")
+# The old tuple spellings, kept for callers that iterate them.
+TRIGGERS = tuple(TriggerKind)
+CATCH_UP = tuple(CatchUp)
+OVERLAP = tuple(Overlap)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
 RUN_NAMESPACE = uuid.UUID("6f1c1d1e-5b0a-4c55-9e8e-6b6561746b70")
 # Upper bounds keep every stored value inside datetime and int32 arithmetic downstream.
@@ -31,6 +31,36 @@ MAX_JITTER_SECONDS = 86_400  # 1 day
 MAX_CATCH_UP_WINDOW_SECONDS = 31_622_400  # 366 days
 MAX_GRACE_SECONDS = 31_622_400  # 366 days
 RUN_AT_YEARS = (1970, 9000)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An integer field's allowed range; ``unit`` follows the numbers in the message."""
+
+    field: str
+    low: int
+    high: int
+    unit: str = ""
+
+    def check(self, value: int | None) -> str | None:
+        if value is None or self.low <= value <= self.high:
+            return None
+        return f"must be between {self.low} and {self.high}{self.unit}"
+
+
+BOUNDS = (
+    Bound("interval_seconds", 1, MAX_INTERVAL_SECONDS, " seconds (10 years)"),
+    Bound("priority", 0, 9),
+    Bound("expires_seconds", 1, MAX_EXPIRES_SECONDS, " seconds (366 days)"),
+    Bound("jitter_seconds", 0, MAX_JITTER_SECONDS, " seconds (1 day)"),
+    Bound("catch_up_window_seconds", 1, MAX_CATCH_UP_WINDOW_SECONDS, " seconds (366 days)"),
+    Bound("grace_seconds", 0, MAX_GRACE_SECONDS, " seconds (366 days)"),
+)
+CHOICES: tuple[tuple[str, type[StrEnum]], ...] = (
+    ("trigger", TriggerKind),
+    ("catch_up", CatchUp),
+    ("overlap", Overlap),
+)
 
 
 class ScheduleError(Invalid):
@@ -58,9 +88,9 @@ class ScheduleDefinition:
     priority: int | None = None
     expires_seconds: int | None = None
     jitter_seconds: int = 0
-    catch_up: CatchUp = "skip"
+    catch_up: CatchUp = CatchUp.SKIP
     catch_up_window_seconds: int = 3600
-    overlap: Overlap = "allow"
+    overlap: Overlap = Overlap.ALLOW
     enabled: bool = True
     grace_seconds: int | None = None  # None: the default (jobs/monitoring/health.py)
 
@@ -98,7 +128,7 @@ def build_trigger(
         if run_at.tzinfo is None:
             raise TriggerError("run_at", "give run_at with a UTC offset, e.g. 2026-12-01T09:00:00Z")
         return OnceTrigger(run_at)
-    raise TriggerError("trigger", f"unknown trigger {kind!r}; one of {', '.join(TRIGGERS)}")
+    raise TriggerError("trigger", f"unknown trigger {kind!r}; one of {one_of(TriggerKind)}")
 
 
 def validate(
@@ -122,88 +152,92 @@ def validate(
 
     if not NAME.match(definition.name):
         bad("name", "1-200 characters: letters, digits and _ . : @ - (not first)")
-    kwargs = definition.kwargs
+    kwargs = _arguments(definition, registry, errors)
+    for bound in BOUNDS:
+        message = bound.check(getattr(definition, bound.field))
+        if message is not None:
+            bad(bound.field, message)
+    first_year, last_year = RUN_AT_YEARS
+    run_at = definition.run_at
+    if run_at is not None and not first_year <= run_at.year <= last_year:
+        bad("run_at", f"year must be between {first_year} and {last_year}")
+    for name, kind in CHOICES[1:]:  # the trigger kind is the trigger's own check
+        if getattr(definition, name) not in tuple(kind):
+            bad(name, f"one of {one_of(kind)}")
+    if definition.queue is not None and definition.queue not in queues:
+        bad("queue", f"unknown queue {definition.queue!r}; one of {', '.join(queues)}")
+    trigger = _trigger(definition, now if anchor is None else anchor, errors)
+    past = run_at is not None and run_at.tzinfo is not None and run_at <= now
+    if trigger is not None and definition.trigger == "once" and check_run_at and past:
+        bad("run_at", "is in the past")
+    if {"interval_seconds", "jitter_seconds"}.isdisjoint(e["field"] for e in errors):
+        too_long = _jitter_too_long(definition, trigger, now)
+        if too_long is not None:
+            bad("jitter_seconds", too_long)
+    if errors or trigger is None:
+        raise ScheduleError(errors)
+    return replace(definition, args=[], kwargs=kwargs), trigger
+
+
+def _jitter_too_long(
+    definition: ScheduleDefinition, trigger: Trigger | None, now: datetime
+) -> str | None:
+    """Jitter must be shorter than the time between two fires, or a fire would go out
+    after the next one is due."""
+    jitter, interval = definition.jitter_seconds, definition.interval_seconds
+    if definition.trigger == "interval" and interval and jitter >= interval:
+        return f"must be less than interval_seconds ({interval})"
+    if isinstance(trigger, CronTrigger) and jitter > 0:
+        gap = shortest_gap(trigger, now)
+        if gap is not None and jitter >= gap:
+            return (
+                f"must be less than the shortest time between two fires of this cron schedule "
+                f"({gap} s), or every fire would go out after the next one is due"
+            )
+    return None
+
+
+def _arguments(
+    definition: ScheduleDefinition, registry: JobRegistry, errors: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The job's arguments, JSON-ready; their errors are named ``kwargs.<parameter>``."""
     try:
-        kwargs = registry.get(definition.job).validate(definition.args, definition.kwargs)
+        return registry.get(definition.job).validate(definition.args, definition.kwargs)
     except UnknownJobError as exc:
-        bad("job", str(exc))
+        errors.append({"field": "job", "message": str(exc)})
     except ArgumentsError as exc:
         errors.extend(
             {"field": f"kwargs.{e['field']}", "message": e["message"]} for e in exc.errors
         )
-    trigger: Trigger | None = None
+    return definition.kwargs
+
+
+def _trigger(
+    definition: ScheduleDefinition, anchor: datetime, errors: list[dict[str, str]]
+) -> Trigger | None:
+    """The definition's trigger, or None with its errors added; a value already out of
+    bounds is never handed to a trigger (so none overflows), and an unknown zone is
+    reported once while the rest of the trigger is still checked in UTC."""
+    if {"interval_seconds", "run_at"} & {e["field"] for e in errors}:
+        return None
     timezone = definition.timezone
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        bad("timezone", f"unknown IANA time zone {timezone!r}")
-        timezone = "UTC"  # still check the rest of the trigger
-    interval = definition.interval_seconds
-    run_at = definition.run_at
-    in_range = True  # out-of-range values are reported here, never handed to a trigger
-    if interval is not None and interval > MAX_INTERVAL_SECONDS:
-        bad("interval_seconds", f"must be at most {MAX_INTERVAL_SECONDS} seconds (10 years)")
-        in_range = False
-    first_year, last_year = RUN_AT_YEARS
-    if run_at is not None and not first_year <= run_at.year <= last_year:
-        bad("run_at", f"year must be between {first_year} and {last_year}")
-        in_range = False
-    if in_range:
-        try:
-            trigger = build_trigger(
-                definition.trigger,
-                cron=definition.cron,
-                interval_seconds=interval,
-                run_at=run_at,
-                timezone=timezone,
-                anchor=now if anchor is None else anchor,
-            )
-        except TriggerError as exc:
-            bad(exc.field, exc.message)
-        past = run_at is not None and run_at.tzinfo is not None and run_at <= now
-        if definition.trigger == "once" and check_run_at and past:
-            bad("run_at", "is in the past")
-    if definition.queue is not None and definition.queue not in queues:
-        bad("queue", f"unknown queue {definition.queue!r}; one of {', '.join(queues)}")
-    if definition.priority is not None and not 0 <= definition.priority <= 9:
-        bad("priority", "must be between 0 and 9")
-    expires = definition.expires_seconds
-    if expires is not None and not 1 <= expires <= MAX_EXPIRES_SECONDS:
-        bad("expires_seconds", f"must be between 1 and {MAX_EXPIRES_SECONDS} seconds (366 days)")
-    jitter = definition.jitter_seconds
-    if not 0 <= jitter <= MAX_JITTER_SECONDS:
-        bad("jitter_seconds", f"must be between 0 and {MAX_JITTER_SECONDS} seconds (1 day)")
-    elif (
-        definition.trigger == "interval"
-        and interval is not None
-        and 1 <= interval <= MAX_INTERVAL_SECONDS
-        and jitter >= interval
-    ):
-        bad("jitter_seconds", f"must be less than interval_seconds ({interval})")
-    elif isinstance(trigger, CronTrigger) and jitter > 0:
-        gap = shortest_gap(trigger, now)
-        if gap is not None and jitter >= gap:
-            bad(
-                "jitter_seconds",
-                f"must be less than the shortest time between two fires of this cron schedule "
-                f"({gap} s), or every fire would go out after the next one is due",
-            )
-    if definition.catch_up not in CATCH_UP:
-        bad("catch_up", f"one of {', '.join(CATCH_UP)}")
-    window = definition.catch_up_window_seconds
-    if not 1 <= window <= MAX_CATCH_UP_WINDOW_SECONDS:
-        bad(
-            "catch_up_window_seconds",
-            f"must be between 1 and {MAX_CATCH_UP_WINDOW_SECONDS} seconds (366 days)",
+        errors.append({"field": "timezone", "message": f"unknown IANA time zone {timezone!r}"})
+        timezone = "UTC"
+    try:
+        return build_trigger(
+            definition.trigger,
+            cron=definition.cron,
+            interval_seconds=definition.interval_seconds,
+            run_at=definition.run_at,
+            timezone=timezone,
+            anchor=anchor,
         )
-    if definition.overlap not in OVERLAP:
-        bad("overlap", f"one of {', '.join(OVERLAP)}")
-    grace = definition.grace_seconds
-    if grace is not None and not 0 <= grace <= MAX_GRACE_SECONDS:
-        bad("grace_seconds", f"must be between 0 and {MAX_GRACE_SECONDS} seconds (366 days)")
-    if errors or trigger is None:
-        raise ScheduleError(errors)
-    return replace(definition, args=[], kwargs=kwargs), trigger
+    except TriggerError as exc:
+        errors.append({"field": exc.field, "message": exc.message})
+        return None
 
 
 def fire_time(name: str, nominal: datetime, jitter_seconds: int) -> datetime:

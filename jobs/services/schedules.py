@@ -3,7 +3,7 @@ backfill, and the numbers shown per schedule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from jobs.schedules.definition import (
     run_id,
     validate,
 )
+from jobs.schedules.inputs import ScheduleInput, hide_repeats
 from jobs.schedules.triggers import Trigger
 from jobs.store.runs import NewRun, RunRecord
 from jobs.store.schedules import (
@@ -45,12 +46,6 @@ class BackfillStopped(EnqueueError):
     @property
     def detail(self) -> str:
         return f"backfill stopped: {self}; fires already sent stay sent, run it again for the rest"
-
-
-# Fields a PATCH may set to null; every other definition field needs a value.
-NULLABLE = frozenset(
-    {"cron", "interval_seconds", "run_at", "queue", "priority", "expires_seconds", "grace_seconds"}
-)
 
 
 @dataclass(frozen=True)
@@ -139,38 +134,53 @@ class ScheduleManager:
         return schedule_statuses(self.store.engine, records, self.clock())
 
     # -- edits ------------------------------------------------------------------------
+    def _checked(
+        self,
+        given: ScheduleInput,
+        now: datetime,
+        current: ScheduleRecord | None = None,
+        check_run_at: bool = True,
+    ) -> tuple[ScheduleDefinition, Trigger]:
+        """The input applied and validated; every error of every field, or none, raised."""
+        draft, errors, failed = given.resolve(None if current is None else current.definition())
+        try:
+            definition, trigger = self._validate(draft, now, check_run_at, current)
+        except ScheduleError as exc:
+            errors += hide_repeats(exc.errors, failed)
+        if errors:
+            raise ScheduleError(errors)
+        return definition, trigger
+
     def create(
-        self, definition: ScheduleDefinition, by: str, reason: str | None = None
+        self,
+        schedule: ScheduleDefinition | ScheduleInput,
+        by: str,
+        reason: str | None = None,
     ) -> ScheduleRecord:
+        """Create a schedule from a definition (code, tests) or from what a person gave."""
         now = self.clock()
-        definition, trigger = self._validate(definition, now)
+        if isinstance(schedule, ScheduleInput):
+            definition, trigger = self._checked(schedule, now)
+        else:
+            definition, trigger = self._validate(schedule, now)
         next_fire = self._next_fire(definition, trigger, now)
         return self.store.create(definition, next_fire_at=next_fire, now=now, by=by, reason=reason)
 
     def update(
-        self, name: str, changes: dict[str, Any], by: str, reason: str | None = None
+        self,
+        name: str,
+        changes: Mapping[str, Any] | ScheduleInput,
+        by: str,
+        reason: str | None = None,
     ) -> ScheduleRecord:
-        """Apply ``changes`` (field -> value) to the current definition; all or nothing."""
+        """Apply ``changes`` (the given fields) to the current definition; all or nothing."""
         now = self.clock()
         record = self.store.get(name)
-        fields = set(ScheduleDefinition.__dataclass_fields__)
-        errors = [
-            {"field": f, "message": "cannot be changed" if f == "name" else "unknown field"}
-            for f in sorted(set(changes) - fields | ({"name"} & set(changes)))
-        ]
-        errors += [
-            {"field": f, "message": "must not be null"}
-            for f in sorted(changes)
-            if changes[f] is None and f in fields and f != "name" and f not in NULLABLE
-        ]
-        if errors:
-            raise ScheduleError(errors)
+        given = changes if isinstance(changes, ScheduleInput) else ScheduleInput.read(changes)
         # A one-off schedule whose time has passed can still be edited (e.g. paused or
         # renamed job arguments); only a new run_at must lie in the future.
-        moved = bool({"run_at", "trigger"} & set(changes))
-        definition, trigger = self._validate(
-            replace(record.definition(), **changes), now, moved, current=record
-        )
+        moved = bool({"run_at", "trigger"} & set(given.given()))
+        definition, trigger = self._checked(given, now, record, moved)
         next_fire = self._next_fire(definition, trigger, now)
         return self.store.update(definition, next_fire_at=next_fire, now=now, by=by, reason=reason)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,17 +24,26 @@ from jobs.store.db import UTCDateTime
 
 metadata = MetaData()
 
-RUN_STATES = (
-    "PENDING",
-    "STARTED",
-    "RETRY",
-    "SUCCESS",
-    "FAILURE",
-    "SKIPPED",  # a scheduled fire not sent (overlap policy); recorded with its reason
-    "CANCELLED",  # a fire sent ahead of time whose schedule changed before it was due
-    "EXPIRED",  # no worker started it before it expired
+
+class RunState(StrEnum):
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    RETRY = "RETRY"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    SKIPPED = "SKIPPED"  # a scheduled fire not sent (overlap policy); recorded with its reason
+    CANCELLED = "CANCELLED"  # a fire sent ahead of time whose schedule changed before it was due
+    EXPIRED = "EXPIRED"  # no worker started it before it expired
+
+
+RUN_STATES = tuple(RunState)
+DONE_STATES = (
+    RunState.SUCCESS,
+    RunState.FAILURE,
+    RunState.SKIPPED,
+    RunState.CANCELLED,
+    RunState.EXPIRED,
 )
-DONE_STATES = ("SUCCESS", "FAILURE", "SKIPPED", "CANCELLED", "EXPIRED")
 
 runs = Table(
     "runs",

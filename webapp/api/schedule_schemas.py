@@ -3,55 +3,42 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.monitoring.health import HealthState
 from jobs.monitoring.schedules import ScheduleStatus
 from jobs.schedules.cron_describe import describe_stored
+from jobs.schedules.inputs import ScheduleInput
 from jobs.services.schedules import ScheduleDetail
 from jobs.store.schedules import ScheduleRecord
 from webapp.api.schemas import RunOut
 
 
-class ScheduleFields(BaseModel):
-    """Fields a person sets; every one optional in a PATCH."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    job: str | None = None
-    trigger: Literal["cron", "interval", "once"] | None = None
-    cron: str | None = Field(default=None, examples=["*/5 * * * *"])
-    interval_seconds: int | None = None
-    run_at: datetime | None = None
-    timezone: str | None = Field(default=None, examples=["Europe/Paris"])
-    args: list[Any] | None = None
-    kwargs: dict[str, Any] | None = None
-    queue: str | None = None
-    priority: int | None = None
-    expires_seconds: int | None = None
-    jitter_seconds: int | None = None
-    catch_up: Literal["skip", "latest", "all"] | None = None
-    catch_up_window_seconds: int | None = None
-    overlap: Literal["allow", "skip", "buffer_one"] | None = None
-    enabled: bool | None = None
-    grace_seconds: int | None = Field(
-        default=None, description="seconds past a due fire before it is late; null: default"
-    )
-    changed_by: str = Field(default="api", max_length=200)
-    reason: str | None = Field(default=None, max_length=2000)
-
-    def changes(self) -> dict[str, Any]:
-        """The definition fields that were given (changed_by and reason are metadata)."""
-        given = self.model_dump(exclude_unset=True, exclude={"changed_by", "reason"})
-        return given
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with its ``$defs`` references replaced by what they name."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
 
 
-class ScheduleIn(ScheduleFields):
-    name: str = Field(examples=["nightly-report"])
-    job: str
-    trigger: Literal["cron", "interval", "once"]
+def schedule_body(description: str) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads a ScheduleInput itself (so that its
+    errors are reported with the schedule's other errors, as the UI and CLI do)."""
+    schema = ScheduleInput.model_json_schema()
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": _inline(schema, schema.get("$defs", {}))}},
+        }
+    }
 
 
 class ChangeIn(BaseModel):

@@ -6,13 +6,14 @@ exists, invalid, broker down) reach the client through ``webapp/api/errors.py``.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import Body as FastAPIBody
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.inputs import ScheduleInput
 from jobs.services.schedules import ScheduleManager
 from jobs.store.runs import NewRun
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
@@ -20,9 +21,8 @@ from webapp.api.schedule_schemas import (
     BackfillIn,
     ChangeIn,
     ScheduleDetailOut,
-    ScheduleFields,
-    ScheduleIn,
     ScheduleOut,
+    schedule_body,
 )
 from webapp.api.schemas import EnqueuedOut
 
@@ -35,6 +35,9 @@ async def get_manager(request: Request) -> ScheduleManager:
 
 
 Manager = Annotated[ScheduleManager, Depends(get_manager)]
+# Read by ScheduleInput.read, not by FastAPI: a field that does not parse is then reported
+# together with every other error of the schedule. The schema is documented per route.
+Body = Annotated[dict[str, Any], FastAPIBody(include_in_schema=False)]
 
 
 def enqueued(request: Request, run: NewRun) -> EnqueuedOut:
@@ -54,13 +57,18 @@ async def list_schedules(
     return [ScheduleOut.of(r, statuses[r.name]) for r in records]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ScheduleOut, responses=ERRORS)
-async def create_schedule(body: ScheduleIn, manager: Manager) -> ScheduleOut:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ScheduleOut,
+    responses=ERRORS,
+    openapi_extra=schedule_body("name, job and trigger are required"),
+)
+async def create_schedule(body: Body, manager: Manager) -> ScheduleOut:
     """Create a schedule; the running beat picks it up within a second."""
-    fields = {k: v for k, v in body.changes().items() if v is not None and k != "name"}
-    definition = ScheduleDefinition(name=body.name, **fields)
-    record = await run_in_threadpool(manager.create, definition, body.changed_by, body.reason)
-    return ScheduleOut.of(record)
+    given = ScheduleInput.read(body)
+    by = given.changed_by or "api"
+    return ScheduleOut.of(await run_in_threadpool(manager.create, given, by, given.reason))
 
 
 @router.get("/{name}", response_model=ScheduleDetailOut, responses=ERRORS)
@@ -69,13 +77,17 @@ async def get_schedule(name: str, manager: Manager) -> ScheduleDetailOut:
     return ScheduleDetailOut.of_detail(await run_in_threadpool(manager.detail, name))
 
 
-@router.patch("/{name}", response_model=ScheduleOut, responses=ERRORS)
-async def update_schedule(name: str, body: ScheduleFields, manager: Manager) -> ScheduleOut:
+@router.patch(
+    "/{name}",
+    response_model=ScheduleOut,
+    responses=ERRORS,
+    openapi_extra=schedule_body("the fields to change; null clears an optional one"),
+)
+async def update_schedule(name: str, body: Body, manager: Manager) -> ScheduleOut:
     """Change some fields; the rest stay. Everything is validated before anything is stored."""
-    record = await run_in_threadpool(
-        manager.update, name, body.changes(), body.changed_by, body.reason
-    )
-    return ScheduleOut.of(record)
+    given = ScheduleInput.read(body)
+    by = given.changed_by or "api"
+    return ScheduleOut.of(await run_in_threadpool(manager.update, name, given, by, given.reason))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)

@@ -47,11 +47,12 @@ def create_app(
         deadletters=deadletters or DeadLetterService(service.app),
     ).install(app)
 
-    from webapp.ui import deadletter_pages, errors, pages, schedule_pages
+    from webapp.ui import deadletter_pages, errors, pages, schedule_actions
 
     errors.install(app)
 
     app.register_blueprint(pages.bp)
-    app.register_blueprint(schedule_pages.bp)
+    # schedule_pages.bp, with the actions of schedule_actions added to it
+    app.register_blueprint(schedule_actions.bp)
     app.register_blueprint(deadletter_pages.bp)
     return app
