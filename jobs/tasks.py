@@ -195,5 +195,6 @@ def _record_expired(
 ) -> None:
     """A message that expired before a worker took it is recorded, not dropped silently."""
     if expired and isinstance(sender, BeatkeeperTask) and request is not None:
-        event = RunExpired(request.id, utcnow())
+        run = sender._run(request.id, request.args, request.kwargs)
+        event = RunExpired(run, utcnow())
         sender._record("expiry", lambda: sender.outbox.put(event))

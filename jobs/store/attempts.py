@@ -238,18 +238,28 @@ def record_finish(conn: Connection, event: AttemptFinished) -> None:
     conn.execute(update(runs).where(runs.c.id == run.id).values(**values))
 
 
-def record_expired(conn: Connection, run_id: str, at: datetime) -> None:
-    conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id, runs.c.state.in_(("PENDING", "RETRY")))
-        .values(state="EXPIRED", finished_at=at, reason="expired before a worker took it")
-    )
-
-
 @dataclass(frozen=True)
 class RunExpired:
-    run_id: str
+    run: NewRun
     at: datetime
+
+
+EXPIRED_REASON = "expired before a worker took it"
+
+
+def record_expired(conn: Connection, event: RunExpired) -> None:
+    """A message that expired before its first attempt: recorded, never dropped silently
+    (a row is created when the sender could not write one)."""
+    run, at = event.run, event.at
+    conn.execute(
+        upsert(conn)(runs)
+        .values(**_run_values(run, at, state="EXPIRED", finished_at=at, reason=EXPIRED_REASON))
+        .on_conflict_do_update(
+            index_elements=[runs.c.id],
+            set_={"state": "EXPIRED", "finished_at": at, "reason": EXPIRED_REASON, "held": False},
+            where=runs.c.state.in_(("PENDING", "RETRY")),
+        )
+    )
 
 
 WorkerEvent = AttemptStarted | AttemptFinished | RunExpired
@@ -262,4 +272,4 @@ def apply_event(conn: Connection, event: WorkerEvent) -> None:
     elif isinstance(event, AttemptFinished):
         record_finish(conn, event)
     else:
-        record_expired(conn, event.run_id, event.at)
+        record_expired(conn, event)

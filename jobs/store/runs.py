@@ -174,9 +174,9 @@ class RunStore:
             for event in events:
                 apply_event(conn, event)
 
-    def mark_expired(self, run_id: str, at: datetime) -> None:
+    def mark_expired(self, event: RunExpired) -> None:
         with self.engine.begin() as conn:
-            record_expired(conn, run_id, at)
+            record_expired(conn, event)
 
     def cancel_pending_fires(
         self, conn: Connection, schedule: str, reason: str, at: datetime, offset: float = 0.0

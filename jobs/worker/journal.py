@@ -53,9 +53,9 @@ def decode(text: str) -> WorkerEvent:
     data = json.loads(text)
     kind = data.pop("type")
     data["at"] = datetime.fromisoformat(data["at"])
+    data["run"] = _run(data["run"])
     if kind == "RunExpired":
         return RunExpired(**data)
-    data["run"] = _run(data["run"])
     data["key"] = AttemptKey(**data["key"])
     if kind == "AttemptStarted":
         return AttemptStarted(**data)
