@@ -1,0 +1,74 @@
+"""Runs executed while PostgreSQL refuses connections are recorded once it is back.
+
+The worker processes reach a real PostgreSQL through a TCP gate the test shuts (connection
+refused, open connections cut) and opens again; the jobs are accepted by the real enqueue
+path, whose own insert fails too, so nothing but the workers' outboxes knows about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from pytest_celery import CeleryTestSetup
+from sqlalchemy.engine import make_url
+
+from jobs.enqueue import Enqueuer
+from tests.conftest import POSTGRES_URL, unavailable
+from tests.faults.test_worker_processes import finished
+from tests.support.databases import postgres_database
+from tests.support.faultjobs import count
+from tests.support.gate import TcpGate
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.postgres]
+
+
+@pytest.fixture
+def gate() -> Iterator[TcpGate]:
+    target = make_url(POSTGRES_URL)
+    gate = TcpGate(target.host or "127.0.0.1", target.port or 5432)
+    gate.open()
+    yield gate
+    gate.shut()
+
+
+@pytest.fixture
+def runs_database_url(gate: TcpGate) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, reached through the gate."""
+    try:
+        database = postgres_database(POSTGRES_URL)
+        url = database.__enter__()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
+    try:
+        yield make_url(url).set(port=gate.port).render_as_string(hide_password=False)
+    finally:
+        database.__exit__(None, None, None)
+
+
+def test_runs_accepted_and_executed_while_the_store_refuses_connections_get_their_rows(
+    celery_setup: CeleryTestSetup, gate: TcpGate, marks: str
+) -> None:
+    enqueuer = Enqueuer(celery_setup.app)
+    try:
+        gate.shut()
+        runs = [
+            enqueuer.enqueue("marked_sleep", {"marks": marks, "key": f"k{i}"}) for i in range(6)
+        ]
+        wait_for(lambda: all(count(marks, f"k{i}.done") == 1 for i in range(6)), 60, 0.2)
+        back_at = datetime.now(UTC)
+        gate.open()
+
+        records = [finished(celery_setup, run.id) for run in runs]
+    finally:
+        enqueuer.stop()
+
+    assert {r.state for r in records} == {"SUCCESS"}
+    assert [r.result for r in records] == [f"k{i}" for i in range(6)]
+    for record in records:
+        (attempt,) = record.history
+        # Executed during the outage, written after it.
+        assert attempt.started_at < back_at and attempt.outcome == "SUCCESS"
+        assert attempt.worker == celery_setup.worker.hostname()
