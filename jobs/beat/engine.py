@@ -137,6 +137,11 @@ class BeatEngine:
         self._run_catch_up(now)
         self.stats["loaded"] = len(self._live)
 
+    @property
+    def seen_version(self) -> int:
+        """The schedule store's change counter as of the last poll: changes up to it are in."""
+        return self._seen
+
     def overdue(self) -> int:
         """Schedules with a fire due by now and not sent: what an outage left behind."""
         now = self.clock()
