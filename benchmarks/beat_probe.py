@@ -28,6 +28,9 @@ class _Probe:
 
     _ticked = False
 
+    def _ready(self) -> bool:
+        return True
+
     def setup_schedule(self) -> None:
         mark("setup-start")
         super().setup_schedule()  # type: ignore[misc]  # celery.beat is untyped (Any base)
@@ -35,7 +38,7 @@ class _Probe:
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         interval: float = super().tick(*args, **kwargs)  # type: ignore[misc]  # untyped base
-        if not self._ticked:
+        if not self._ticked and self._ready():
             self._ticked = True
             mark("ticking")
         return interval
@@ -43,6 +46,11 @@ class _Probe:
 
 class ReadyDatabaseScheduler(_Probe, DatabaseScheduler):
     """Beatkeeper's scheduler, unchanged apart from the marks."""
+
+    def _ready(self) -> bool:
+        # Ticking means leading with the schedules loaded: the first ticks take the lease.
+        runner = self.runner
+        return runner is not None and runner.engine is not None and runner.engine.loaded
 
 
 class ReadyPersistentScheduler(_Probe, PersistentScheduler):
