@@ -149,14 +149,17 @@ class BeatRunner:
     def _stand_by(self, mono: float) -> float:
         if mono < self._next_try:
             return self._next_try - mono
+        return 0.0 if self._try_lead(mono) else self.config.standby_poll
+
+    def _try_lead(self, mono: float) -> bool:
         self._next_try = mono + self.config.standby_poll
         fence = self.lease.try_acquire(self.owner, self.clock(), self.config.lease_ttl)
         if fence is None:
-            return self.config.standby_poll
+            return False
         self.fence, self.engine = fence, None
         self._mark_renewed(mono)
         log.info("beat: %s leads (epoch %d)", self.owner, fence.epoch)
-        return 0.0
+        return True
 
     def _renew(self, evaluated: bool) -> bool:
         fence = self.fence
@@ -191,7 +194,8 @@ class BeatRunner:
         elif self.fence is not None:
             self._renew(evaluated=False)  # a real write: the store takes writes again
         else:
-            self.lease.read()
+            # A write too: reads pass while another process holds SQLite's write lock.
+            self._try_lead(self.monotonic())
 
     def _failed(self, part: Part, exc: BaseException) -> float:
         mono = self.monotonic()

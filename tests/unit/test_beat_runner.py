@@ -174,3 +174,23 @@ def test_the_beat_rides_out_a_store_held_locked_by_another_process_and_catches_u
     assert 5 <= len(late) <= 6
     assert all(back_at - t <= timedelta(seconds=5) for t in late)
     assert late == [late[0] + timedelta(seconds=s) for s in range(len(late))]
+
+
+def test_a_standby_logs_a_locked_store_once_and_leads_when_the_lock_is_gone(
+    world: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="jobs.beat")
+    standby = world.runner("b")
+    holder = sqlite3.connect(world.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        run(world, [standby], 20.0)
+        assert standby.outage is not None and not standby.leading
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    run(world, [standby], 6.0)
+    assert standby.leading
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "store lost" in m]) == 1
+    assert len([m for m in messages if "store back" in m]) == 1
