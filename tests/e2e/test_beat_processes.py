@@ -27,7 +27,8 @@ from jobs.settings import JobsSettings
 from jobs.store.lease import LeaseStatus, LeaseStore
 from jobs.store.migrate import upgrade
 from jobs.store.tables import scheduler_state, schedules
-from tests.conftest import settings_env
+from tests.conftest import POSTGRES_URL, settings_env, unavailable
+from tests.support.databases import postgres_database
 from tests.support.processes import free_port, running
 from tests.support.waiting import wait_for
 
@@ -36,11 +37,29 @@ BEAT = ["-m", "celery", "-A", "jobs", "beat", "-l", "INFO"]
 
 
 @pytest.fixture
-def stack(rabbitmq_url: str, session_id: str, tmp_path: Path) -> Iterator[Any]:
-    database_url = f"sqlite:///{tmp_path / 'beat.db'}"
+def beat_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite unless a test asks for PostgreSQL (``indirect`` parameter "postgres")."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        url = f"sqlite:///{tmp_path / 'beat.db'}"
+        upgrade(url)
+        yield url
+        return
+    try:
+        database = postgres_database(POSTGRES_URL)
+        url = database.__enter__()
+    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
+        unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
+    try:
+        yield url
+    finally:
+        database.__exit__(None, None, None)
+
+
+@pytest.fixture
+def stack(rabbitmq_url: str, session_id: str, tmp_path: Path, beat_database: str) -> Iterator[Any]:
+    database_url = beat_database
     env = settings_env(f"bk-beat-{session_id}-{tmp_path.name[-6:]}", database_url)
     env["BEATKEEPER_JOB_MODULES"] = "jobs.examples,tests.support.testjobs"
-    upgrade(database_url)
     settings = JobsSettings.from_env(env)
     topology = describe(settings.broker)
     with Connection(rabbitmq_url) as conn:
@@ -72,6 +91,9 @@ def scheduled_fires(stack: Any, name: str) -> list[datetime]:
     return sorted(r.scheduled_for for r in runs if r.state not in ("SKIPPED", "CANCELLED"))
 
 
+@pytest.mark.parametrize(
+    "beat_database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_a_standby_beat_takes_over_within_two_seconds_of_a_kill_9_and_fires_without_duplicates(
     stack: Any,
 ) -> None:
