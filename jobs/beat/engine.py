@@ -25,44 +25,36 @@ then applies each schedule's catch-up policy to what fell due meanwhile.
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from broker.names import HOLD_SHARD_HEADER
-from broker.publisher import RETRYABLE, OutgoingMessage, PublishError
+from broker.publisher import OutgoingMessage
+from jobs.beat.dispatch import BrokerDownError, Dispatcher, Sink
 from jobs.beat.planning import (
     Entry,
     Plan,
-    PlannedFire,
     Planner,
     overlap_reason,
     previous_state,
 )
 from jobs.celery_app import BeatkeeperCelery
-from jobs.messages import DUE_AT_HEADER, EXPIRY_HEADER, task_message
 from jobs.schedules.definition import fire_time
 from jobs.schedules.triggers import Trigger, TriggerError
 from jobs.store.fires import Guard
-from jobs.store.runs import NewRun
 from jobs.store.schedules import ScheduleRecord, ScheduleStore
-from jobs.tasks import HARD_LIMIT_GRACE
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BeatConfig", "BeatEngine", "BrokerDownError", "Sink", "utcnow"]
+
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
-Sink = Callable[[Sequence[OutgoingMessage]], None]
-
-
-class BrokerDownError(RuntimeError):
-    """The broker took none of a batch; its fires were put back."""
 
 
 def utcnow() -> datetime:
@@ -94,12 +86,12 @@ class BeatEngine:
     ) -> None:
         self.app = app
         self.schedules = schedules
-        self.sink = sink
+        self.dispatch = Dispatcher(app, sink)
         self.clock = clock
         self.monotonic = monotonic
         self.config = config or BeatConfig()
         self.guard = guard  # the lease's fence, checked in every transaction that sends
-        self.planner = Planner(self._queue_of, self.config.late_grace)
+        self.planner = Planner(self.dispatch.queue_of, self.config.late_grace)
         self.stats: Counter[str] = Counter()
         self._heap: list[Entry] = []
         self._direct: list[Entry] = []  # fires that must be decided and sent at their time
@@ -107,8 +99,6 @@ class BeatEngine:
         self._seen = 0
         self._next_poll = 0.0
         self._hold_watermark = datetime.min.replace(tzinfo=UTC)
-        self._queues = {q.name: q for q in app.topology.work_queues}
-        self._shards = itertools.cycle(range(len(app.topology.hold_queues)))
         self._catch_up_retry: list[str] = []
         self.loaded = False  # start() has read the schedules (its catch-up may still be due)
         # Wraps each record-and-send transaction; the scheduler defers SIGTERM through it so
@@ -274,23 +264,9 @@ class BeatEngine:
             if trigger is None:
                 continue
             state, started = states.get(row.last_run_id or "", (None, None))
-            previous = previous_state(state, started, self._hard_limit(row.job), now)
+            previous = previous_state(state, started, self.dispatch.hard_limit(row.job), now)
             reason = overlap_reason(row, previous)
             self._guarded(plan, row, self.planner.decide, trigger, entry.nominal, reason, now)
-
-    # -- resolving against the app ---------------------------------------------------------------
-    def _hard_limit(self, job: str) -> timedelta | None:
-        task = self.app.tasks.get(job)
-        if task is None:
-            return None
-        return timedelta(seconds=task.policy.time_limit + HARD_LIMIT_GRACE + 60)
-
-    def _queue_of(self, row: ScheduleRecord) -> str:
-        if row.job not in self.app.tasks:
-            raise KeyError(f"unknown job {row.job!r}")
-        if row.queue:
-            return str(self.app.topology.work_queue(row.queue).name)
-        return str(self.app.tasks[row.job].job_queue)
 
     def _trigger(self, row: ScheduleRecord) -> Trigger | None:
         try:
@@ -314,56 +290,7 @@ class BeatEngine:
             self.stats["invalid"] += 1
             self._live.pop(row.name, None)
 
-    def _message(self, fire: PlannedFire) -> OutgoingMessage:
-        run = fire.run
-        assert run.schedule is not None and run.scheduled_for is not None
-        message = task_message(
-            self.app,
-            task_id=run.id,
-            name=run.job,
-            kwargs=run.kwargs,
-            queue=self._queues[run.queue],
-            priority=fire.priority,
-            expires=fire.expires,
-            headers={
-                "beatkeeper_schedule": run.schedule,
-                "beatkeeper_scheduled_for": run.scheduled_for.isoformat(),
-            },
-        )
-        if fire.hold:
-            message = replace(
-                message,
-                exchange=self.app.topology.hold_exchange.name,
-                headers={
-                    **message.headers,
-                    HOLD_SHARD_HEADER: next(self._shards),
-                    # The worker stretches a default expiry by how late the broker released
-                    # the fire (jobs.worker.expiry); a schedule's own expiry stays as it is.
-                    DUE_AT_HEADER: fire.at.isoformat(),
-                    EXPIRY_HEADER: "schedule" if fire.own_expiry else "period",
-                },
-                deliver_at=fire.at.timestamp(),
-            )
-        return message
-
     # -- committing ---------------------------------------------------------------------------
-    def _send(self, messages: dict[str, OutgoingMessage]) -> Callable[[Sequence[NewRun]], set[str]]:
-        def send(runs: Sequence[NewRun]) -> set[str]:
-            try:
-                self.sink([messages[r.id] for r in runs])
-            except PublishError as exc:
-                if len(exc.failed) < len(runs):
-                    # The confirmed ones are with the broker: keep them. Give back only the
-                    # refused ones, so that they are sent again and nothing twice.
-                    log.error("beat: %d fires refused by the broker, retrying", len(exc.failed))
-                    return set(exc.failed)
-                raise BrokerDownError(f"the broker took none of {len(runs)} fires") from exc
-            except RETRYABLE as exc:
-                raise BrokerDownError(f"broker unreachable: {exc}") from exc
-            return set()
-
-        return send
-
     def _commit(self, plan: Plan, now: datetime) -> None:
         """Record and send a plan in one transaction; raises when nothing was committed."""
         if not plan.updates:
@@ -371,12 +298,17 @@ class BeatEngine:
         messages: dict[str, OutgoingMessage] = {}
         for fire in plan.fires:
             if fire.run.id not in messages:
-                messages[fire.run.id] = self._message(fire)
+                messages[fire.run.id] = self.dispatch.message(fire)
         fires = [(f.run, f.hold) for f in plan.fires]
         try:
             with self.critical():
                 done = self.schedules.fires.commit(
-                    plan.updates, fires, plan.skips, now, self._send(messages), self.guard
+                    plan.updates,
+                    fires,
+                    plan.skips,
+                    now,
+                    self.dispatch.send_batch(messages),
+                    self.guard,
                 )
         except BaseException:
             self.stats["errors"] += 1  # the caller keeps what it planned from

@@ -25,7 +25,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from broker.publisher import RETRYABLE
-from jobs.beat.engine import BeatEngine, BrokerDownError, Clock, Monotonic, utcnow
+from jobs.beat.dispatch import BrokerDownError
+from jobs.beat.engine import BeatEngine, Clock, Monotonic, utcnow
 from jobs.store.fires import FencedOutError, Guard
 from jobs.store.lease import Fence, LeaseStore
 
