@@ -71,7 +71,7 @@ class BeatSettings(EnvSettings):
     poll_interval: float = Field(default=0.5, validation_alias="BEATKEEPER_BEAT_POLL_INTERVAL")
     max_batch: int = Field(default=1000, validation_alias="BEATKEEPER_BEAT_MAX_BATCH")
     # A standby leads within lease_ttl (+ 0.2 s) of the leader's death.
-    lease_ttl: float = Field(default=1.5, gt=0, validation_alias="BEATKEEPER_BEAT_LEASE_TTL")
+    lease_ttl: float = Field(default=1.2, gt=0, validation_alias="BEATKEEPER_BEAT_LEASE_TTL")
     backoff_cap: float = Field(default=5.0, gt=0, validation_alias="BEATKEEPER_BEAT_BACKOFF_CAP")
     # /api/health answers 503 without a live beat leader (off: a web without a beat is fine).
     health_required: bool = Field(default=False, validation_alias="BEATKEEPER_HEALTH_REQUIRE_BEAT")

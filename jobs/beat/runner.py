@@ -49,9 +49,19 @@ class Backoff:
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    lease_ttl: float = 1.5  # a standby takes over this long after the leader's last renewal
+    lease_ttl: float = 1.2  # a standby takes over this long after the leader's last renewal
     standby_poll: float = 0.2
-    renew_every: float = 0.4  # at most this long between renewals
+    renew_every: float = 0.3  # at most this long between renewals: a quarter of the lease
+
+    @classmethod
+    def for_lease(cls, lease_ttl: float, backoff: Backoff | None = None) -> RunnerConfig:
+        return cls(
+            lease_ttl=lease_ttl,
+            standby_poll=min(0.2, lease_ttl / 6),
+            renew_every=lease_ttl / 4,
+            backoff=backoff or Backoff(),
+        )
+
     backoff: Backoff = field(default_factory=Backoff)
 
 

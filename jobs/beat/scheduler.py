@@ -111,7 +111,7 @@ class DatabaseScheduler(Scheduler):
             LeaseStore(app.store.engine),
             owner,
             publisher.ensure_connected,
-            config=RunnerConfig(lease_ttl=beat.lease_ttl, backoff=Backoff(cap=beat.backoff_cap)),
+            config=RunnerConfig.for_lease(beat.lease_ttl, Backoff(cap=beat.backoff_cap)),
         )
         log.info("beat %s starting; it leads once it holds the lease", owner)
 
