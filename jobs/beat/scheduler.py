@@ -40,7 +40,7 @@ from jobs.store.schedules import ScheduleStore
 log = logging.getLogger(__name__)
 
 
-class _Stop:
+class GracefulStop:
     """SIGTERM/SIGINT raise SystemExit, but never inside a critical section."""
 
     def __init__(self) -> None:
@@ -79,7 +79,7 @@ class DatabaseScheduler(Scheduler):
         """Cheap on purpose: the lease, the schedules and the broker are reached by ticks,
         which ride out outages; a stop during start-up finds nothing half-built."""
         app = self.app
-        self._stop = _Stop()
+        self._stop = GracefulStop()
         self._stop.install()
         store = ScheduleStore(app.store.engine)
         # No publish retries here: the runner backs off, and the beat must not hold the

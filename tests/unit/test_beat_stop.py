@@ -9,25 +9,25 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobs.beat.scheduler import _Stop
+from jobs.beat.scheduler import GracefulStop
 
 
 @pytest.fixture
-def stop() -> Iterator[_Stop]:
+def stop() -> Iterator[GracefulStop]:
     saved = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    handler = _Stop()
+    handler = GracefulStop()
     handler.install()
     yield handler
     signal.signal(signal.SIGTERM, saved[0])
     signal.signal(signal.SIGINT, saved[1])
 
 
-def test_sigterm_outside_a_transaction_raises_system_exit_at_once(stop: _Stop) -> None:
+def test_sigterm_outside_a_transaction_raises_system_exit_at_once(stop: GracefulStop) -> None:
     with pytest.raises(SystemExit):
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def test_sigterm_inside_a_transaction_waits_for_its_end(stop: _Stop) -> None:
+def test_sigterm_inside_a_transaction_waits_for_its_end(stop: GracefulStop) -> None:
     committed = False
     with pytest.raises(SystemExit), stop.deferred():
         os.kill(os.getpid(), signal.SIGTERM)
