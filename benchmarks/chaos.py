@@ -15,14 +15,10 @@ supervisor restarts what was killed, as systemd would. Counting: ``benchmarks/ch
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,9 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
-import amqp  # noqa: E402
 import httpx  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
 
 from benchmarks.chaos_count import (  # noqa: E402
     JobLog,
@@ -42,11 +36,16 @@ from benchmarks.chaos_count import (  # noqa: E402
     run_states,
     tally,
 )
+from benchmarks.chaos_inputs import (  # noqa: E402
+    create_schedules,
+    expected_fires,
+    publish_poison,
+)
 from benchmarks.chaos_load import LeaseWatch, Load, Supervisor, wait  # noqa: E402
+from benchmarks.chaos_report import machine, print_table  # noqa: E402
 from benchmarks.chaos_stack import PREFIX, Stack  # noqa: E402
-from broker.names import queue_name  # noqa: E402
 from jobs.store.db import make_engine  # noqa: E402
-from jobs.store.tables import DONE_STATES, runs  # noqa: E402
+from jobs.store.tables import DONE_STATES  # noqa: E402
 
 QUEUES = ("default", "slow")
 
@@ -229,119 +228,6 @@ class Run:
         if standby_kills:
             row.notes.append(f"{standby_kills} kills hit a beat not matched as leader")
         return self.note_exits(row)
-
-
-def publish_poison(broker_url: str, n: int) -> dict[str, str]:
-    """Messages no worker can run, straight onto the default work queue; id -> kind."""
-    from benchmarks.chaos_count import _connect
-
-    kinds = ["no id header", "JSON object body", "malformed JSON", "pickle", "unknown task"]
-    default_key = queue_name(PREFIX, "default")  # routing key = full queue name (topology)
-    conn = _connect(broker_url)
-    sent: dict[str, str] = {}
-    try:
-        channel = conn.channel()
-        channel.confirm_select()
-        for i in range(n):
-            kind, run_id = kinds[i % len(kinds)], str(uuid.uuid4())
-            headers = {"id": run_id, "task": "chaos_work", "lang": "py", "retries": 0}
-            body = json.dumps([[], {"key": "poison"}, {}]).encode()
-            ctype = "application/json"
-            if kind == "no id header":
-                del headers["id"]
-            elif kind == "JSON object body":
-                body = b'{"not": "a triple"}'
-            elif kind == "malformed JSON":
-                body = b'{"oops'
-            elif kind == "pickle":
-                ctype, body = "application/x-python-serialize", b"\x80\x04N."
-            else:
-                headers["task"] = "no_such_job"
-            message = amqp.Message(
-                body, content_type=ctype, content_encoding="utf-8", message_id=run_id,
-                application_headers=headers, delivery_mode=2,
-            )  # fmt: skip
-            channel.basic_publish(message, exchange=PREFIX, routing_key=default_key)
-            sent[run_id] = kind
-    finally:
-        conn.close()
-    return sent
-
-
-def create_schedules(api: str, count: int) -> list[str]:
-    names = []
-    for i in range(count):
-        name = f"chaos-{i}-{uuid.uuid4().hex[:6]}"
-        body = {
-            "name": name, "job": "chaos_work", "trigger": "interval", "interval_seconds": 1,
-            "kwargs": {"key": name, "seconds": 0.05}, "catch_up": "all", "overlap": "allow",
-        }  # fmt: skip
-        response = httpx.post(f"{api}/schedules", json=body, timeout=10)
-        response.raise_for_status()
-        names.append(name)
-    return names
-
-
-def expected_fires(engine: object, names: list[str], end: float) -> dict[str, dict[str, float]]:
-    """Fires due between each schedule's first recorded fire and ``end``: expected vs recorded."""
-    expected: dict[str, float] = {}
-    recorded: dict[str, float] = {}
-    with engine.connect() as conn:  # type: ignore[attr-defined]
-        rows = conn.execute(
-            select(runs.c.id, runs.c.schedule, runs.c.scheduled_for).where(
-                runs.c.schedule.in_(names), runs.c.state != "CANCELLED"
-            )
-        ).all()
-    for name in names:
-        due = sorted(r.scheduled_for.timestamp() for r in rows if r.schedule == name)
-        at = due[0] if due else end
-        while at <= end:
-            expected[f"{name}@{at:.0f}"] = at
-            at += 1
-    for r in rows:
-        at = r.scheduled_for.timestamp()
-        if at <= end:
-            recorded[r.id] = at
-    return {"expected": expected, "recorded": recorded}
-
-
-def machine(stack: Stack) -> str:
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-         if ln.startswith("model name")), platform.processor(),
-    )  # fmt: skip
-    mem = next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines())
-    engine = make_engine(stack.database_url)
-    with engine.connect() as conn:
-        pg = str(conn.execute(text("SHOW server_version")).scalar())
-    engine.dispose()
-    rabbit = stack.nodes[0].ctl("version").strip()
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024} MiB RAM, {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, RabbitMQ {rabbit}, "
-        f"PostgreSQL {pg}"
-    )
-
-
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} s"
-
-
-def print_table(rows: list[Row]) -> None:
-    print(
-        "| fault | injected | attempted | acknowledged | completed | retried | dead-lettered "
-        "| lost | run twice | stuck | max lateness | takeover |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r.fault} | {r.injected} | {r.attempted} | {r.acknowledged} | {r.completed} "
-            f"| {r.retried} | {r.dead_lettered} | {r.lost} | {r.run_twice} | {r.stuck} "
-            f"| {fmt(r.max_lateness)} | {fmt(r.takeover)} |"
-        )
-    for r in rows:
-        for note in r.notes[:8]:
-            print(f"- {r.fault}: {note}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -65,6 +66,24 @@ def _run_as() -> tuple[int, int] | None:
     except KeyError:
         return None
     return entry.pw_uid, entry.pw_gid
+
+
+def ensure_cookie() -> None:
+    """Create the Erlang cookie before the first node starts.
+
+    On a fresh install nothing has run yet: the node and the first ``rabbitmqctl`` would each
+    create one at the same moment, and a CLI holding another cookie cannot reach the node.
+    """
+    owner = _run_as()
+    home = Path(pwd.getpwnam("rabbitmq").pw_dir) if owner else Path.home()
+    cookie = home / ".erlang.cookie"
+    if cookie.exists():
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    cookie.write_text(secrets.token_hex(16).upper())
+    cookie.chmod(0o400)
+    if owner is not None:
+        os.chown(cookie, *owner)
 
 
 class RabbitMQNode:
@@ -153,6 +172,7 @@ class RabbitMQNode:
         if self.running():
             return
         self.pid_file.unlink(missing_ok=True)  # a stale pid would fool `rabbitmqctl wait`
+        ensure_cookie()
         subprocess.run(
             [_script("rabbitmq-server"), "-detached"],
             env=self.env(),
