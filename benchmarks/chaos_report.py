@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 
 from sqlalchemy import text
 
 from benchmarks.chaos_count import Row
 from benchmarks.chaos_stack import Stack
+from benchmarks.harness import cpu_model, git_state, memory_gib, versions
 from jobs.store.db import make_engine
 
 
 def machine(stack: Stack) -> str:
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-         if ln.startswith("model name")), platform.processor(),
-    )  # fmt: skip
-    mem = next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines())
     engine = make_engine(stack.database_url)
     with engine.connect() as conn:
         pg = str(conn.execute(text("SHOW server_version")).scalar())
     engine.dispose()
     rabbit = stack.nodes[0].ctl("version").strip()
     return (
-        f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024} MiB RAM, {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, RabbitMQ {rabbit}, "
-        f"PostgreSQL {pg}"
+        f"{cpu_model()}, {os.cpu_count()} cores, {memory_gib():.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+        f"{versions('celery', 'kombu')}, RabbitMQ {rabbit}, PostgreSQL {pg}; "
+        f"Beatkeeper at {git_state()}"
     )
 
 
