@@ -34,7 +34,7 @@ import amqp
 from amqp.exceptions import NotFound
 from kombu.utils.url import parse_url
 
-from broker.names import REASON_HEADER
+from broker.names import DELIVERY_COUNT_HEADER, ORIGIN_QUEUE_HEADER, REASON_HEADER
 from broker.publisher import (
     CONNECTION_ERRORS,
     ConfirmingPublisher,
@@ -42,6 +42,10 @@ from broker.publisher import (
     PublishError,
 )
 
+# Headers dropped when a message goes back to work: why it died (it is alive again), and
+# the quorum queue's count of its deliveries from the DLQ (reads), which the worker would
+# otherwise take for deliveries of the job.
+DEAD_HEADERS = (REASON_HEADER, ORIGIN_QUEUE_HEADER, DELIVERY_COUNT_HEADER)
 # Properties copied when a message is published again; ``expiration`` is not among them
 # (RabbitMQ removes it when it dead-letters an expired message, and so do we).
 KEPT_PROPERTIES = (
@@ -117,6 +121,10 @@ class DeadLetter:
 
     @property
     def source_queue(self) -> str | None:
+        """The queue it died in: the worker names it on the copies it dead-letters itself."""
+        given = self.headers.get(ORIGIN_QUEUE_HEADER)
+        if given:
+            return str(_plain(given))
         deaths = self.deaths
         return str(deaths[0]["queue"]) if deaths and "queue" in deaths[0] else None
 
@@ -134,7 +142,7 @@ class DeadLetter:
         exchange: str,
         routing_key: str,
         *,
-        drop_headers: Collection[str] = (REASON_HEADER,),
+        drop_headers: Collection[str] = DEAD_HEADERS,
         set_headers: dict[str, Any] | None = None,
     ) -> OutgoingMessage:
         """This message, ready to publish again under the same message id."""
@@ -307,7 +315,10 @@ class DeadLetterBox:
             # of the queue is held, that is the same order), then remove all that is held.
             kept = [letter for tag, letter in held if tag not in tags]
             refused = self._publish(
-                [letter.outgoing("", queue, drop_headers=()) for letter in kept]
+                [
+                    letter.outgoing("", queue, drop_headers=(DELIVERY_COUNT_HEADER,))
+                    for letter in kept
+                ]
             )
             if refused:
                 raise BrokerUnavailable(

@@ -3,6 +3,7 @@ queues scramble returned messages and drop hurried acks unless they are handled 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,10 @@ N = 300  # well above the ~32 held messages where returns and acks went wrong
 @pytest.fixture
 def topo(rabbitmq_url: str, session_id: str) -> Iterator[Topology]:
     """A private topology with no worker on it."""
-    topology = describe(BrokerSettings(prefix=f"bk-box-{session_id}", queues=("default",)))
+    # A name of its own per test: a quorum queue deleted and declared again at once under
+    # the same name may still hold the old one's messages.
+    prefix = f"bk-box-{session_id}-{uuid.uuid4().hex[:6]}"
+    topology = describe(BrokerSettings(prefix=prefix, queues=("default",)))
     with Connection(rabbitmq_url) as conn:
         declare.declare(conn, topology)
     yield topology

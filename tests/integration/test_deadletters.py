@@ -157,22 +157,29 @@ def test_purging_needs_a_confirmation_and_then_empties_the_queue(
     assert service.queue("default").count == 0
 
 
-def test_a_message_rejected_by_beatkeeper_shows_the_reason_from_its_header(
+def test_a_message_the_worker_refuses_is_listed_with_the_reason_from_its_header(
     celery_session_app: Any, service: DeadLetterService
 ) -> None:
     spec = celery_session_app.topology.work_queue("default")
     with Connection(celery_session_app.conf.broker_url) as conn, conn.channel() as channel:
-        # What the worker does with a message it cannot run: reject it, reason in a header.
+        # A message no worker can run, as a buggy producer would send it.
         channel.basic_publish(
             amqp.Message(
-                b"{not json", message_id="poison-1", application_headers={REASON_HEADER: "poison"}
+                b"[[], {}, {}]",
+                message_id="poison-1",
+                content_type="application/json",
+                content_encoding="utf-8",
+                application_headers={"id": "poison-1", "task": "no.such.job"},
             ),
-            exchange=celery_session_app.topology.dead_letter_exchange.name,
+            exchange=spec.exchange,
             routing_key=spec.routing_key,
         )
     wait_for(lambda: service.queue("default").count == 1)
 
     (letter,) = service.list("default").letters
 
-    assert (letter.id, letter.reason, letter.run) == ("poison-1", "poison", None)
-    assert letter.body == "{not json"
+    assert (letter.id, letter.run) == ("poison-1", None)
+    assert "unknown task 'no.such.job'" in letter.reason
+    assert letter.letter.headers[REASON_HEADER] == letter.reason
+    assert letter.source_queue == spec.name
+    assert letter.body == [[], {}, {}]

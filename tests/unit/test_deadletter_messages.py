@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from broker.deadletters import DeadLetter, message_key
-from broker.names import REASON_HEADER
+from broker.names import DELIVERY_COUNT_HEADER, ORIGIN_QUEUE_HEADER, REASON_HEADER
 
 
 def letter(headers: dict[str, object], properties: dict[str, object] | None = None) -> DeadLetter:
@@ -36,6 +36,11 @@ def test_a_reason_given_by_beatkeeper_in_its_header_wins_over_x_death() -> None:
     assert dead.reason == "poison"
 
 
+def test_a_copy_the_worker_dead_lettered_names_its_queue_in_a_header() -> None:
+    dead = letter({REASON_HEADER: "poison", ORIGIN_QUEUE_HEADER: "bk.slow"})
+    assert (dead.reason, dead.source_queue) == ("poison", "bk.slow")
+
+
 def test_a_message_without_x_death_has_an_unknown_reason_and_no_source() -> None:
     dead = letter({})
     assert (dead.reason, dead.source_queue, dead.died_at, dead.death_count) == (
@@ -62,7 +67,13 @@ def test_a_message_is_known_by_its_message_id_then_celerys_id_then_a_digest() ->
 
 def test_republishing_keeps_the_id_and_content_but_drops_the_reason_and_the_ttl() -> None:
     dead = letter(
-        {REASON_HEADER: "poison", "task": "add", "retries": 0},
+        {
+            REASON_HEADER: "poison",
+            ORIGIN_QUEUE_HEADER: "bk.default",
+            DELIVERY_COUNT_HEADER: 3,
+            "task": "add",
+            "retries": 0,
+        },
         {"message_id": "run-1", "expiration": "1000", "priority": 3, "content_type": "x"},
     )
     out = dead.outgoing("bk", "bk.default", set_headers={"retries": 2})
