@@ -24,8 +24,9 @@ both places (a duplicate the consumer removes by message id), never in neither.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -174,6 +175,13 @@ def _letter(message: Any) -> DeadLetter:
 Rewrite = Callable[[DeadLetter], OutgoingMessage]
 
 
+@dataclass
+class _Session:
+    channel: Any
+    ready: int  # messages ready when the session began
+    expect_ready: int | None = None
+
+
 class DeadLetterBox:
     """Reads and moves the messages of dead-letter queues; one short connection per call."""
 
@@ -192,8 +200,13 @@ class DeadLetterBox:
         self._idle_timeout = idle_timeout
 
     @contextmanager
-    def _channel(self, queue: str) -> Iterator[Any]:
-        """A channel on a fresh connection; closing it gives back every unacked message."""
+    def _session(self, queue: str) -> Iterator[_Session]:
+        """A channel on a fresh connection; closing it gives back every unacked message.
+
+        Messages given back reach the queue a moment after the close. If the caller set
+        ``expect_ready``, wait (at most ``idle_timeout``) until that many are ready again, so
+        that a listing right after a peek or a move does not find the queue short.
+        """
         parts = parse_url(self._url)
         conn = amqp.Connection(
             host=f"{parts['hostname'] or '127.0.0.1'}:{parts['port'] or 5672}",
@@ -206,8 +219,14 @@ class DeadLetterBox:
         try:
             conn.connect()
             channel = conn.channel()
-            channel.queue_declare(queue=queue, passive=True)
-            yield channel
+            session = _Session(channel, self._ready(channel, queue))
+            try:
+                yield session
+            finally:  # also when the caller refused (e.g. an id not found) after reading
+                if session.expect_ready is not None:
+                    with suppress(*CONNECTION_ERRORS, amqp.exceptions.ChannelError):
+                        channel.close()
+                        self._await_ready(conn.channel(), queue, session.expect_ready)
         except NotFound:
             raise DeadLetterQueueMissing(f"queue {queue!r} is not declared") from None
         except (*CONNECTION_ERRORS, amqp.exceptions.ChannelError) as exc:
@@ -217,6 +236,11 @@ class DeadLetterBox:
                 conn.close()
             except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
                 conn.collect()
+
+    def _await_ready(self, channel: Any, queue: str, expected: int) -> None:
+        deadline = time.monotonic() + self._idle_timeout
+        while self._ready(channel, queue) < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     @staticmethod
     def _ready(channel: Any, queue: str) -> int:
@@ -241,22 +265,24 @@ class DeadLetterBox:
 
     def count(self, queue: str) -> int:
         """Messages ready in ``queue`` (held ones, e.g. by a peek in progress, not counted)."""
-        with self._channel(queue) as channel:
-            return self._ready(channel, queue)
+        with self._session(queue) as session:
+            return session.ready
 
     def peek(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """The first ``limit`` messages, head first, all given back in order."""
-        with self._channel(queue) as channel:
-            held = self._hold(channel, queue, min(limit, self._ready(channel, queue)))
-            return [letter for _, letter in held[:limit]]
+        with self._session(queue) as session:
+            held = self._hold(session.channel, queue, min(limit, session.ready))
+            session.expect_ready = session.ready
+        return [letter for _, letter in held[:limit]]
 
     def find(self, queue: str, key: str, scan_limit: int = 10_000) -> DeadLetter:
         """The message ``key``, looking at no more than ``scan_limit`` messages."""
-        with self._channel(queue) as channel:
-            want = min(scan_limit, self._ready(channel, queue))
-            for _, letter in self._hold(channel, queue, want):
-                if letter.key == key:
-                    return letter
+        with self._session(queue) as session:
+            held = self._hold(session.channel, queue, min(scan_limit, session.ready))
+            session.expect_ready = session.ready
+        for _, letter in held:
+            if letter.key == key:
+                return letter
         raise MessagesNotFound(queue, [key])
 
     def move(
@@ -272,8 +298,9 @@ class DeadLetterBox:
         takes what the queue held when the call began, so messages that die again while it
         runs are not cycled forever. Returns the moved messages in queue order.
         """
-        with self._channel(queue) as channel:
-            ready = self._ready(channel, queue)
+        with self._session(queue) as session:
+            channel, ready = session.channel, session.ready
+            session.expect_ready = ready  # until something is removed
             if keys is None:
                 held = self._hold(channel, queue, min(ready, scan_limit))
                 chosen = held[: min(ready, scan_limit)]
@@ -292,12 +319,13 @@ class DeadLetterBox:
             refused = self._publish([rewrite(letter) for _, letter in chosen])
             moved = [(tag, letter) for tag, letter in chosen if letter.key not in refused]
             self._remove(channel, queue, held, {tag for tag, _ in moved})
+            session.expect_ready = ready - len(moved)
             if refused:
                 raise BrokerUnavailable(
                     f"{len(refused)} of {len(chosen)} not moved (left in {queue!r}): "
                     + "; ".join(f"{k}: {v}" for k, v in sorted(refused.items())[:5])
                 )
-            return [letter for _, letter in moved]
+        return [letter for _, letter in moved]
 
     def _remove(
         self, channel: Any, queue: str, held: list[tuple[int, DeadLetter]], tags: set[int]
@@ -327,8 +355,6 @@ class DeadLetterBox:
                 )
             last = held[-1][0]
         channel.basic_ack(last, multiple=True)
-        # A synchronous round trip after the ack, before the close.
-        channel.queue_declare(queue=queue, passive=True)
 
     def _publish(self, messages: list[OutgoingMessage]) -> dict[str, str]:
         if not messages:
@@ -344,5 +370,5 @@ class DeadLetterBox:
 
     def purge(self, queue: str) -> int:
         """Delete every ready message of ``queue``; returns how many."""
-        with self._channel(queue) as channel:
-            return int(channel.queue_purge(queue=queue) or 0)
+        with self._session(queue) as session:
+            return int(session.channel.queue_purge(queue=queue) or 0)

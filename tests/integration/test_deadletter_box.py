@@ -7,13 +7,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import amqp
 import pytest
 from kombu import Connection
 
 from broker import declare
 from broker.deadletters import DeadLetter, DeadLetterBox, MessagesNotFound
-from broker.publisher import OutgoingMessage
+from broker.publisher import ConfirmingPublisher, OutgoingMessage
 from broker.settings import BrokerSettings
 from broker.topology import QueueSpec, Topology, describe
 from tests.support.waiting import wait_for
@@ -46,13 +45,22 @@ def ready(url: str, queue: str) -> int:
 def filled(rabbitmq_url: str, topo: Topology) -> tuple[QueueSpec, list[str]]:
     spec = topo.work_queue("default")
     keys = [f"m{i}" for i in range(N)]
-    with Connection(rabbitmq_url) as conn, conn.channel() as channel:
-        for key in keys:
-            channel.basic_publish(
-                amqp.Message(b"[[], {}, {}]", message_id=key, application_headers={"id": key}),
-                exchange=topo.dead_letter_exchange.name,
-                routing_key=spec.routing_key,
-            )
+    publisher = ConfirmingPublisher(rabbitmq_url)
+    try:  # confirmed, so every message is in the DLQ before the test looks
+        publisher.publish(
+            [
+                OutgoingMessage(
+                    key,
+                    topo.dead_letter_exchange.name,
+                    spec.routing_key,
+                    b"[[], {}, {}]",
+                    headers={"id": key},
+                )
+                for key in keys
+            ]
+        )
+    finally:
+        publisher.close()
     assert spec.dead_letter_queue is not None
     wait_for(lambda: ready(rabbitmq_url, spec.dead_letter_queue or "") == N)
     return spec, keys
