@@ -44,6 +44,12 @@ def _schedule_options(command: Callable[..., None]) -> Callable[..., None]:
             metavar="ISO",
             help="run once at this time; without a UTC offset it is read in --timezone",
         ),
+        click.option(
+            "--anchor",
+            metavar="ISO",
+            help="with --every: a time on the interval's grid (its phase); without a UTC offset "
+            "it is read in --timezone",
+        ),
         click.option("--timezone", metavar="TZ", help="IANA zone, e.g. Europe/Paris (default UTC)"),
         click.option("--kwargs", "kwargs_json", metavar="JSON", help="arguments as a JSON object"),
         click.option("--queue", metavar="Q", help="short queue name; '' for the job's default"),
@@ -67,6 +73,7 @@ FIELD_OF = {
     "cron": "cron",
     "interval": "interval_seconds",
     "run_at": "run_at",
+    "anchor": "anchor",
     "timezone": "timezone",
     "kwargs_json": "kwargs",
     "queue": "queue",

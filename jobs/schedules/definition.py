@@ -16,7 +16,14 @@ from jobs.errors import Invalid
 from jobs.registry import ArgumentsError, JobRegistry, UnknownJobError
 from jobs.schedules.jitter import jitter_offset, shortest_gap
 from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind, one_of
-from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, TriggerError
+from jobs.schedules.triggers import (
+    CronTrigger,
+    IntervalTrigger,
+    OnceTrigger,
+    Trigger,
+    TriggerError,
+    phase_anchor,
+)
 
 # The old tuple spellings, kept for callers that iterate them.
 TRIGGERS = tuple(TriggerKind)
@@ -93,6 +100,9 @@ class ScheduleDefinition:
     overlap: Overlap = Overlap.ALLOW
     enabled: bool = True
     grace_seconds: int | None = None  # None: the default (jobs/monitoring/health.py)
+    # An interval's phase: fires at anchor + k * interval. None: keep the stored grid, or
+    # start it when saved. Validation replaces it by the grid point it stores (phase_anchor).
+    anchor: datetime | None = None
 
 
 @lru_cache(maxsize=16384)
@@ -166,6 +176,9 @@ def validate(
             bad(name, f"one of {one_of(kind)}")
     if definition.queue is not None and definition.queue not in queues:
         bad("queue", f"unknown queue {definition.queue!r}; one of {', '.join(queues)}")
+    chosen = _chosen_anchor(definition, now, errors)
+    if chosen is not None:
+        anchor = chosen
     trigger = _trigger(definition, now if anchor is None else anchor, errors)
     past = run_at is not None and run_at.tzinfo is not None and run_at <= now
     if trigger is not None and definition.trigger == "once" and check_run_at and past:
@@ -176,7 +189,29 @@ def validate(
             bad("jitter_seconds", too_long)
     if errors or trigger is None:
         raise ScheduleError(errors)
-    return replace(definition, args=[], kwargs=kwargs), trigger
+    return replace(definition, args=[], kwargs=kwargs, anchor=chosen), trigger
+
+
+def _chosen_anchor(
+    definition: ScheduleDefinition, now: datetime, errors: list[dict[str, str]]
+) -> datetime | None:
+    """The grid point stored for a chosen anchor (see phase_anchor), or None."""
+    chosen, interval = definition.anchor, definition.interval_seconds
+    if chosen is None:
+        return None
+    first_year, last_year = RUN_AT_YEARS
+    if definition.trigger != TriggerKind.INTERVAL:
+        message = "only an interval schedule has an anchor (the phase of its grid)"
+    elif chosen.tzinfo is None:
+        message = "give the anchor with a UTC offset, e.g. 2026-12-01T09:00:00Z"
+    elif not first_year <= chosen.year <= last_year:
+        message = f"year must be between {first_year} and {last_year}"
+    elif interval is None or not 1 <= interval <= MAX_INTERVAL_SECONDS:
+        return None  # the interval's own error is reported
+    else:
+        return phase_anchor(chosen, interval, now)
+    errors.append({"field": "anchor", "message": message})
+    return None
 
 
 def _jitter_too_long(

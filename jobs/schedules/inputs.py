@@ -103,6 +103,11 @@ class ScheduleInput(BaseModel):
     grace_seconds: int | None = Field(
         default=None, description="seconds past a due fire before it is late; null: default"
     )
+    anchor: datetime | None = Field(
+        default=None,
+        description="interval schedules: a time on their grid (its phase), ISO 8601; without a "
+        "UTC offset, wall time in the timezone. Null: keep the grid, or start it when saved",
+    )
     changed_by: str | None = Field(default=None, max_length=200)
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -194,14 +199,15 @@ class ScheduleInput(BaseModel):
                 bad(name, "must not be null")
                 del given[name]
             base = current
-        run_at = given.get("run_at")
-        if run_at is not None and run_at.tzinfo is None:
-            zone = ZoneInfo(given.get("timezone") or base.timezone)
-            try:
-                given["run_at"] = wall_time(run_at, zone)
-            except ValueError as exc:
-                bad("run_at", str(exc))
-                del given["run_at"]
+        for instant in ("run_at", "anchor"):
+            value = given.get(instant)
+            if value is not None and value.tzinfo is None:
+                zone = ZoneInfo(given.get("timezone") or base.timezone)
+                try:
+                    given[instant] = wall_time(value, zone)
+                except ValueError as exc:
+                    bad(instant, str(exc))
+                    del given[instant]
         definition = replace(base, **given)
         if definition.trigger in TRIGGER_FIELD:
             # Only the trigger's own field is kept: a schedule switched from cron to a

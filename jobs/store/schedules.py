@@ -74,7 +74,8 @@ class ScheduleRecord:
         )
 
     def definition(self) -> ScheduleDefinition:
-        fields = ScheduleDefinition.__dataclass_fields__
+        # The stored anchor is bookkeeping (the grid in use), not a phase the person chose.
+        fields = set(ScheduleDefinition.__dataclass_fields__) - {"anchor"}
         return ScheduleDefinition(**{k: v for k, v in asdict(self).items() if k in fields})
 
 
@@ -84,7 +85,11 @@ def _offset(row: Any) -> int:
 
 
 def _definition_values(definition: ScheduleDefinition) -> dict[str, Any]:
-    return {k: v for k, v in asdict(definition).items() if k != "name"}
+    """The columns a definition sets; an anchor only when one was chosen."""
+    values = {k: v for k, v in asdict(definition).items() if k != "name"}
+    if values["anchor"] is None:
+        del values["anchor"]
+    return values
 
 
 class ScheduleStore:
@@ -219,7 +224,7 @@ class ScheduleStore:
                     "created_at": now,
                     "version": self._bump(conn),
                     "deleted": False,
-                    "anchor": now,
+                    "anchor": definition.anchor or now,
                     "next_fire_at": next_fire_at if definition.enabled else None,
                     "last_fire_at": None,
                     "last_run_id": None,
@@ -272,7 +277,7 @@ class ScheduleStore:
                 current["trigger"],
                 current["interval_seconds"],
             ):
-                values["anchor"] = now
+                values["anchor"] = definition.anchor or now
             conn.execute(
                 update(schedules).where(schedules.c.name == definition.name).values(**values)
             )

@@ -77,6 +77,8 @@ class ScheduleStatusOut(BaseModel):
 def _with_status(record: ScheduleRecord, status: ScheduleStatus | None) -> dict[str, Any]:
     """The record's fields; with a status, the counters show only fires that happened."""
     values = dict(record.__dict__)
+    if record.trigger != "interval":
+        values["anchor"] = None  # bookkeeping only: other triggers have no grid
     # Never raises: a stored expression that no longer parses is described as such.
     values["description"], values["notes"] = describe_stored(
         record.build_trigger, datetime.now(UTC)
@@ -120,6 +122,9 @@ class ScheduleOut(BaseModel):
     fired_count: int
     skipped_count: int
     missed_count: int
+    anchor: datetime | None = Field(
+        default=None, description="interval schedules: the grid point stored as their phase"
+    )
     description: str = Field(examples=["at 09:00 on Monday to Friday, Europe/London"])
     notes: list[str] = Field(
         description="what may surprise: both day fields restricted, rare fires"

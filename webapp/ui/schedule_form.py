@@ -32,6 +32,7 @@ FORM_ORDER = (
     "cron",
     "interval",
     "interval_seconds",
+    "anchor",
     "run_at",
     "timezone",
     "expires_seconds",
@@ -68,6 +69,8 @@ def form_input(form: Mapping[str, str], *, new: bool) -> ScheduleInput:
     for name in TRIGGER_FIELD.values():
         if name != chosen:
             raw[name] = None
+    if chosen != "interval_seconds":
+        raw["anchor"] = None  # the interval's phase box is hidden for the other triggers
     return ScheduleInput.read(raw)
 
 
