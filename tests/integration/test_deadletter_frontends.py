@@ -122,6 +122,8 @@ def test_the_pages_list_show_redrive_and_purge_only_after_a_confirm_step(
     assert index.status_code == 200 and "default" in index.text
     page = client.get("/deadletters/default")
     assert first in page.text and second in page.text and "rejected" in page.text
+    run_page = client.get(f"/runs/{first}").text
+    assert f'href="/deadletters/default/messages/{first}"' in run_page
     detail = client.get(f"/deadletters/default/messages/{first}")
     assert detail.status_code == 200 and "fails_until_released" in detail.text
 

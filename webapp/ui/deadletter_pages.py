@@ -20,6 +20,15 @@ def service() -> DeadLetterService:
     return ui_resources().deadletters
 
 
+@bp.app_template_filter("short_queue")
+def short_queue(full_name: str) -> str:
+    """A work queue's short name (``default``) from its full name, for links to its DLQ."""
+    for spec in service().app.topology.work_queues:
+        if spec.name == full_name:
+            return str(spec.short_name)
+    return full_name
+
+
 def _check_csrf() -> None:
     if not csrf_ok(request.form.get("csrf")):
         abort(400, "missing or stale form token; reload the page and submit again")
