@@ -17,6 +17,7 @@ from datetime import datetime
 
 from jobs.celery_app import BeatkeeperCelery
 from jobs.schedules.definition import ScheduleDefinition, ScheduleError, next_nominal, validate
+from jobs.schedules.triggers import on_same_grid
 from jobs.store.schedules import ScheduleNotFoundError, ScheduleStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,16 @@ def sync_code_schedules(
             outcome["kept"].append(definition.name)
             continue
         definition = replace(definition, enabled=current.enabled)
+        if (
+            definition.anchor is not None
+            and definition.interval_seconds is not None
+            and (current.trigger, current.interval_seconds)
+            == (definition.trigger, definition.interval_seconds)
+            and on_same_grid(definition.anchor, current.anchor, definition.interval_seconds)
+        ):
+            # A declared anchor is stored as a grid point that moves with the clock; the
+            # same grid is no change.
+            definition = replace(definition, anchor=None)
         if definition != current.definition():
             store.update(
                 definition,

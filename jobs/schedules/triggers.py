@@ -44,6 +44,7 @@ __all__ = [
     "OnceTrigger",
     "Trigger",
     "TriggerError",
+    "on_same_grid",
     "phase_anchor",
 ]
 
@@ -231,6 +232,11 @@ def phase_anchor(anchor: datetime, every_seconds: int, now: datetime) -> datetim
     step = timedelta(seconds=every_seconds)
     periods = -((now - anchor) // step)  # whole periods to step back, rounded up
     return (anchor - periods * step).astimezone(UTC)
+
+
+def on_same_grid(anchor: datetime, other: datetime, every_seconds: int) -> bool:
+    """Do two anchors give an interval the same fire times (they differ by whole periods)?"""
+    return (anchor - other) % timedelta(seconds=every_seconds) == timedelta(0)
 
 
 class OnceTrigger(Trigger):

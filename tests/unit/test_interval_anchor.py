@@ -164,3 +164,26 @@ def test_the_cli_takes_an_anchor_with_every(env: dict[str, str]) -> None:
     shown = json.loads(cli.invoke(main, ["schedules", "show", "cli-hourly"]).stdout)
     assert shown["anchor"].startswith("2020-01-01T00:25:00")
     assert datetime.fromisoformat(shown["next_fire_at"]).minute == 25
+
+
+def test_a_code_declared_anchor_is_synced_once_and_then_kept(free_sqlite_url: str) -> None:
+    from jobs.beat.sync import sync_code_schedules
+    from jobs.registry import JobRegistry
+    from jobs.store.schedules import ScheduleStore
+
+    declared = JobRegistry()
+    declared.schedule(
+        "quarter-past",
+        "runs_report",
+        interval_seconds=3600,
+        anchor=datetime(2026, 1, 20, 9, 15, tzinfo=UTC),
+    )
+    settings = JobsSettings.from_env(
+        settings_env("bk-anchor-sync", free_sqlite_url, "amqp://x@127.0.0.1:1//")
+    )
+    app = create_celery_app(settings, load_registry("jobs.examples").merge(declared))
+    store = ScheduleStore(app.store.engine)
+    assert "quarter-past" in sync_code_schedules(app, store, FIXED)["created"]
+    assert store.get("quarter-past").next_fire_at == datetime(2026, 1, 10, 12, 15, tzinfo=UTC)
+    later = sync_code_schedules(app, store, FIXED + timedelta(days=2, minutes=7))
+    assert "quarter-past" in later["kept"], "the same grid is not an edit"
