@@ -74,9 +74,13 @@ class Run:
         dead = drain_dead_letters(self.stack.broker_url, PREFIX, QUEUES)
         log = JobLog.read(self.stack.log)
         tally(row, acked, log, dead, run_states(self.engine, list(acked)))
+        twice = [i for i in acked if log.dones.get(i, 0) > 1]
+        failed_first = [i for i in twice if (self.stack.log.parent / "failed" / i).exists()]
+        if twice:
+            row.notes.insert(0, f"{len(failed_first)} of {len(twice)} run twice had a retry")
         left = leftovers(self.stack.broker_url, PREFIX, QUEUES, 4)
         if left:
-            row.notes.append(f"{left} messages left in work/hold queues")
+            row.notes.append(f"messages left in queues: {left}")
         self.dead_extra = dead
         return row
 

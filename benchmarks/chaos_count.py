@@ -110,19 +110,25 @@ def drain_dead_letters(broker_url: str, prefix: str, queues: Iterable[str]) -> d
     return found
 
 
-def leftovers(broker_url: str, prefix: str, queues: Iterable[str], shards: int) -> int:
-    """Messages still in work and hold queues (quorum counts lag a few seconds)."""
-    names = [queue_name(prefix, q) for q in queues] + [
-        hold_queue_name(prefix, s) for s in range(shards)
-    ]
+# Celery's native delayed delivery: a retry waits in these queues, one per bit of its delay.
+DELAYED_QUEUES = tuple(f"celery_delayed_{level}" for level in range(28))
+
+
+def leftovers(broker_url: str, prefix: str, queues: Iterable[str], shards: int) -> dict[str, int]:
+    """Messages still in work, hold and delayed-delivery queues (quorum counts lag a few s)."""
+    names = [queue_name(prefix, q) for q in queues]
+    names += [hold_queue_name(prefix, s) for s in range(shards)]
+    names += DELAYED_QUEUES
+    found: dict[str, int] = {}
     conn = _connect(broker_url)
     try:
-        total = 0
         for name in names:
             channel = conn.channel()
             with contextlib.suppress(amqp.exceptions.NotFound):
-                total += int(channel.queue_declare(name, passive=True).message_count)
-        return total
+                count = int(channel.queue_declare(name, passive=True).message_count)
+                if count:
+                    found[name] = count
+        return found
     finally:
         conn.close()
 
@@ -153,12 +159,15 @@ def tally(
             row.retried += 1
         if done:
             row.completed += 1
-            row.run_twice += done > 1
+            if done > 1:
+                row.run_twice += 1
+                row.notes.append(f"ran {done} times: {run_id}")
             lateness.append(max(0.0, log.first_start[run_id] - due))
         elif run_id in dead:
             row.dead_lettered += 1
         elif states.get(run_id) not in (None, *DONE_STATES):
             row.stuck += 1
+            row.notes.append(f"stuck {run_id} ({states.get(run_id)})")
         else:
             row.lost += 1
             row.notes.append(f"lost {run_id[:8]} (run state {states.get(run_id)})")

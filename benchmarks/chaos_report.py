@@ -44,5 +44,7 @@ def print_table(rows: list[Row]) -> None:
             f"| {fmt(r.max_lateness)} | {fmt(r.takeover)} |"
         )
     for r in rows:
-        for note in r.notes[:8]:
+        for note in r.notes[:12]:
             print(f"- {r.fault}: {note}")
+        if len(r.notes) > 12:
+            print(f"- {r.fault}: ... {len(r.notes) - 12} more notes")
