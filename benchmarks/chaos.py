@@ -191,6 +191,7 @@ class Run:
         watch = LeaseWatch(self.engine).start()
         time.sleep(5)
         takeovers: list[float | None] = []
+        kills: list[str] = []
         standby_kills = 0
         for i in range(n):
             lease = watch.read()
@@ -202,6 +203,7 @@ class Run:
             )
             standby_kills += owner is not None and f":{beat.pid}:" not in owner
             killed_at = time.time()
+            kills.append(time.strftime("%H:%M:%S", time.gmtime(killed_at)))
             with self.supervisor.lock:
                 beat.kill()
                 beat.start()
@@ -215,13 +217,13 @@ class Run:
         # through the hold queues before the queues are counted.
         time.sleep(12)
         row = Row("beat leader kill -9", injected=n)
-        fires = expected_fires(self.engine, names, end)
-        row.attempted = len(fires["expected"])
-        missing = row.attempted - len(fires["recorded"])
-        self.count(row, fires["recorded"])
-        row.lost += missing
+        recorded, missing = expected_fires(self.engine, names, end)
+        row.attempted = len(recorded) + len(missing)
+        self.count(row, recorded)
+        row.lost += len(missing)
         if missing:
-            row.notes.append(f"{missing} due fires never recorded")
+            row.notes.append(f"due fires with no run: {', '.join(missing[:10])}")
+            row.notes.append(f"leader kills at {', '.join(kills)}")
         measured = [t for t in takeovers if t is not None]
         row.takeover = max(measured) if measured else None
         if not measured:

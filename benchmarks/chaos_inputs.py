@@ -4,6 +4,7 @@ straight onto a work queue, every-second schedules, and the fires those schedule
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import amqp
@@ -65,24 +66,29 @@ def create_schedules(api: str, count: int) -> list[str]:
     return names
 
 
-def expected_fires(engine: Engine, names: list[str], end: float) -> dict[str, dict[str, float]]:
-    """Fires due between each schedule's first recorded fire and ``end``: expected vs recorded."""
-    expected: dict[str, float] = {}
-    recorded: dict[str, float] = {}
+def expected_fires(
+    engine: Engine, names: list[str], end: float
+) -> tuple[dict[str, float], list[str]]:
+    """Fires due from each schedule's first recorded fire until ``end``, every second.
+
+    Returns the recorded ones (run id -> due time, whatever their state) and the due times
+    with no run at all (``name@HH:MM:SS``).
+    """
     with engine.connect() as conn:
         rows = conn.execute(
             select(runs.c.id, runs.c.schedule, runs.c.scheduled_for).where(
-                runs.c.schedule.in_(names), runs.c.state != "CANCELLED"
+                runs.c.schedule.in_(names)
             )
         ).all()
+    recorded = {r.id: r.scheduled_for.timestamp() for r in rows if r.scheduled_for}
+    recorded = {run_id: at for run_id, at in recorded.items() if at <= end}
+    missing: list[str] = []
     for name in names:
         due = sorted(r.scheduled_for.timestamp() for r in rows if r.schedule == name)
-        at = due[0] if due else end
+        seen = {round(at) for at in due}
+        at = round(due[0]) if due else end
         while at <= end:
-            expected[f"{name}@{at:.0f}"] = at
+            if at not in seen:
+                missing.append(f"{name}@{time.strftime('%H:%M:%S', time.gmtime(at))}")
             at += 1
-    for r in rows:
-        at = r.scheduled_for.timestamp()
-        if at <= end:
-            recorded[r.id] = at
-    return {"expected": expected, "recorded": recorded}
+    return recorded, missing

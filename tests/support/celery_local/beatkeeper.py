@@ -23,6 +23,7 @@ from broker import declare, names
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from jobs.store.migrate import upgrade
+from tests.support.celery_local.fixtures import close_app
 
 # Every test has a vhost of its own, so the default prefix cannot meet another test's queues.
 PREFIX = "beatkeeper"
@@ -88,15 +89,6 @@ class BeatkeeperWorkerContainer(CeleryWorkerContainer):
         return {}
 
 
-def close_app(app: Celery) -> None:
-    """Close the sockets ``Celery.close()`` leaves open (celery 5.7: ResourceWarnings)."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.close()
-    app.store.engine.dispose()
-
-
 @pytest.fixture
 def default_worker_container_cls() -> type[CeleryWorkerContainer]:
     return BeatkeeperWorkerContainer
@@ -147,3 +139,4 @@ def celery_setup_app(
         declare.declare(conn, app.topology)
     yield app
     close_app(app)
+    app.store.engine.dispose()

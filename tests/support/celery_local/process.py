@@ -11,8 +11,10 @@ call its ``__init__``: pytest_docker_tools' ``Container.__init__`` wants a Docke
 from __future__ import annotations
 
 import os
+import shlex
 import signal as signals
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ class LocalContainer(CeleryTestContainer):
         self.workdir = workdir
         self.environment = env
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.cwd = self.workdir  # where exec_run runs (a worker: its volume, like WORKDIR /app)
         self.log_path = self.workdir / f"{self._name}.log"
         self.log_path.touch()
         self._run_log_start = 0  # where the current run's output begins in the log
@@ -100,11 +103,15 @@ class LocalContainer(CeleryTestContainer):
         wait_for(seen, timeout=timeout, interval=0.1)
 
     def exec_run(self, cmd: str | list[str], **_: Any) -> tuple[int, bytes]:
-        """Run a command in the container's directory and environment."""
+        """Run a command in the container's directory and environment (``python``: ours)."""
+        if isinstance(cmd, str) and cmd.startswith("python "):
+            cmd = f"{shlex.quote(sys.executable)} {cmd[len('python ') :]}"
+        elif isinstance(cmd, list) and cmd[:1] == ["python"]:
+            cmd = [sys.executable, *cmd[1:]]
         done = subprocess.run(
             cmd,
             shell=isinstance(cmd, str),
-            cwd=self.workdir,
+            cwd=self.cwd,
             env={**os.environ, **self.environment},
             capture_output=True,
         )

@@ -45,11 +45,13 @@ class LocalWorkerProcess(LocalContainer):
     def _init_worker(
         self, workdir: Path, command: list[str], env: dict[str, str], content: dict[str, Any]
     ) -> None:
-        app_dir = workdir / "app"
+        # The volume a container mounts at /app; also the working directory, as there.
+        app_dir = workdir / "volume"
         python_path = [str(app_dir), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {**env, "PYTHONPATH": os.pathsep.join(python_path)}
         self._init_local("celery-worker", workdir, env)
         self._write_volume(app_dir, content)
+        self.app_dir = self.cwd = app_dir
         self._argv = _argv(command, self.id[:12])
 
     @staticmethod
@@ -66,7 +68,7 @@ class LocalWorkerProcess(LocalContainer):
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self._argv,
-                cwd=self.workdir,
+                cwd=self.app_dir,
                 env={**os.environ, **self.environment},
                 stdout=log,
                 stderr=subprocess.STDOUT,
