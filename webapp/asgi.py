@@ -24,6 +24,7 @@ from jobs.services.schedules import ScheduleManager
 from webapp.api import errors, router
 from webapp.api.docs import install_docs
 from webapp.api.errors import error_response
+from webapp.api.monitoring import install_monitoring
 from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
 
@@ -84,11 +85,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         enqueuer.start()
+        monitoring.start()
         # Start-up objects live as long as the process: keeping them out of full garbage
         # collections removes pauses of tens of milliseconds from request latency.
         gc.collect()
         gc.freeze()
         yield
+        await run_in_threadpool(monitoring.stop)
         await run_in_threadpool(enqueuer.stop)
 
     api = FastAPI(
@@ -115,5 +118,6 @@ def create_app(
         deadletters=api.state.deadletters,
     )
     # a2wsgi's WSGIMiddleware is an ASGI app; its hints do not match Starlette's ASGIApp protocol.
+    monitoring = install_monitoring(api, flask_app, celery_app)
     api.mount("/", WSGIMiddleware(flask_app))  # type: ignore[arg-type]
     return api

@@ -77,9 +77,9 @@ def test_a_grace_can_be_changed_and_cleared_with_a_patch(client: TestClient) -> 
 def test_the_schedule_pages_show_the_health_state_and_its_reason(client: TestClient) -> None:
     create(client)
     listing = client.get("/schedules").text
-    assert 'class="state state-new"' in listing and "no run has finished yet" in listing
+    assert 'class="health health-new"' in listing and "no run has finished yet" in listing
     detail = client.get("/schedules/hourly").text
-    assert "Health" in detail and "state-new" in detail and "360 s" in detail
+    assert "Health" in detail and "health-new" in detail and "360 s" in detail
 
 
 def test_the_cli_lists_the_health_state_and_takes_a_grace(free_sqlite_url: str) -> None:

@@ -80,7 +80,7 @@ def test_the_schedules_page_lists_each_schedule_with_its_trigger_state_and_count
     assert 'href="/schedules/nightly"' in page.text
     assert 'href="/schedules/every-ten-minutes"' in page.text
     assert "cron 0 3 * * *" in page.text and "every 600 s (10 min)" in page.text
-    assert "Europe/Paris" in page.text and 'class="state state-new"' in page.text
+    assert "Europe/Paris" in page.text and 'class="health health-new"' in page.text
     assert f"{record.next_fire_at:%Y-%m-%d %H:%M:%S}" in page.text
     assert 'href="/schedules/new"' in page.text and "New schedule" in page.text
     assert 'href="/schedules"' in client.get("/").text, "the nav links to the schedules"

@@ -8,8 +8,9 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from jobs.errors import FieldError
+from jobs.errors import FieldError, Invalid
 from jobs.services.jobs import JobService, JobView
+from jobs.services.runs import browse_runs
 from jobs.store.tables import RUN_STATES
 from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok, csrf_token, parse_form
@@ -68,16 +69,23 @@ def job(name: str) -> tuple[str, int] | Response:
 
 @bp.get("/runs")
 def runs() -> str:
-    state = request.args.get("state") or None
-    if state is not None and state not in RUN_STATES:
-        abort(400, f"unknown state {state!r}")
-    job = request.args.get("job") or None
+    """Newest first, 100 a page (keyset cursor ``after``), filtered by state, job, schedule."""
+    filters = {k: request.args.get(k) or None for k in ("state", "job", "schedule")}
+    try:
+        found = browse_runs(
+            service().store.engine, **filters, after=request.args.get("after"), limit=100
+        )
+    except Invalid as exc:
+        abort(400, str(exc))
     return render_template(
         "runs.html",
-        runs=service().runs(job=job, state=state, limit=100),
-        state=state,
-        job=job,
+        runs=found.runs,
+        next_cursor=found.next,
+        first_page=not request.args.get("after"),
+        filters={k: v for k, v in filters.items() if v},
+        jobs=[j.name for j in service().jobs()],
         states=RUN_STATES,
+        **filters,
     )
 
 

@@ -1,18 +1,21 @@
-// Keeps the run page current until the run is done, by polling the JSON API.
+// Keeps the run page current until the run is done: at once when live.js announces a change
+// of this run, and by polling the JSON API as a fallback.
 (function () {
   const root = document.getElementById("run");
   if (!root || root.dataset.done === "true") return;
   const every = parseInt(root.dataset.pollMs || "1000", 10);
   const text = (id, value) => { document.getElementById(id).textContent = value; };
   const cell = (value) => { const td = document.createElement("td"); td.textContent = value ?? ""; return td; };
+  let timer = null;
   async function refresh() {
+    clearTimeout(timer);
     let run;
     try {
       const response = await fetch(root.dataset.url, { headers: { Accept: "application/json" } });
       if (!response.ok) throw new Error(response.status);
       run = await response.json();
     } catch (err) {
-      setTimeout(refresh, every * 2);
+      timer = setTimeout(refresh, every * 2);
       return;
     }
     const state = document.getElementById("state");
@@ -33,7 +36,10 @@
       return tr;
     }));
     root.dataset.done = String(run.done);
-    if (!run.done) setTimeout(refresh, every);
+    if (!run.done) timer = setTimeout(refresh, every);
   }
-  setTimeout(refresh, every);
+  document.addEventListener("beatkeeper:changes", (ev) => {
+    if (root.dataset.done !== "true" && (!ev.detail.length || ev.detail.some((c) => c.run === root.dataset.run))) refresh();
+  });
+  timer = setTimeout(refresh, every);
 })();

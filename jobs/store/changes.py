@@ -1,0 +1,103 @@
+"""The change feed's reads: runs enqueued, attempts started or finished, runs closed, and
+schedules changed, since a time (indexes from migration 0007 keep each read small)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+
+from jobs.monitoring.changes import RunChange, ScheduleChange
+from jobs.store.tables import run_attempts, runs, scheduler_state, schedules
+
+CLOSED = ("SUCCESS", "FAILURE", "SKIPPED", "CANCELLED", "EXPIRED")
+
+
+def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return (later - earlier).total_seconds()
+
+
+class StoreChanges:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def run_changes(self, since: datetime) -> list[RunChange]:
+        out: list[RunChange] = []
+        attempt_cols = (
+            run_attempts.c.run_id,
+            run_attempts.c.number,
+            run_attempts.c.started_at,
+            run_attempts.c.finished_at,
+            run_attempts.c.outcome,
+            run_attempts.c.worker,
+            runs.c.job,
+            runs.c.queue,
+            runs.c.state,
+            runs.c.schedule,
+            runs.c.enqueued_at,
+            runs.c.published_at,
+            runs.c.scheduled_for,
+        )
+        joined = run_attempts.join(runs, runs.c.id == run_attempts.c.run_id)
+        with self.engine.connect() as conn:
+            brief = select(
+                runs.c.id, runs.c.job, runs.c.queue, runs.c.state, runs.c.schedule,
+                runs.c.enqueued_at, runs.c.finished_at, runs.c.worker, runs.c.dead_lettered,
+            )  # fmt: skip
+            for r in conn.execute(brief.where(runs.c.enqueued_at > since)).mappings():
+                out.append(
+                    RunChange(
+                        "enqueued", r["id"], r["job"], r["queue"], r["state"], r["enqueued_at"],
+                        schedule=r["schedule"],
+                    )
+                )  # fmt: skip
+            started = select(*attempt_cols).select_from(joined)
+            for r in conn.execute(started.where(run_attempts.c.started_at > since)).mappings():
+                first = r["number"] == 1
+                sent = r["published_at"] or r["enqueued_at"]
+                out.append(
+                    RunChange(
+                        "started", r["run_id"], r["job"], r["queue"], r["state"], r["started_at"],
+                        number=r["number"], schedule=r["schedule"], worker=r["worker"],
+                        queue_wait=_seconds(r["started_at"], sent) if first else None,
+                        lateness=_seconds(r["started_at"], r["scheduled_for"]) if first else None,
+                    )
+                )  # fmt: skip
+            finished = started.where(run_attempts.c.finished_at > since)
+            for r in conn.execute(finished).mappings():
+                out.append(
+                    RunChange(
+                        "finished", r["run_id"], r["job"], r["queue"], r["state"],
+                        r["finished_at"], number=r["number"], schedule=r["schedule"],
+                        outcome=r["outcome"], worker=r["worker"],
+                        runtime=_seconds(r["finished_at"], r["started_at"]),
+                    )
+                )  # fmt: skip
+            closed = brief.where(runs.c.finished_at > since, runs.c.state.in_(CLOSED))
+            for r in conn.execute(closed).mappings():
+                out.append(
+                    RunChange(
+                        "closed", r["id"], r["job"], r["queue"], r["state"], r["finished_at"],
+                        schedule=r["schedule"], outcome=r["state"], worker=r["worker"],
+                        dead_lettered=bool(r["dead_lettered"]),
+                    )
+                )  # fmt: skip
+        return out
+
+    def schedule_version(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.coalesce(func.max(scheduler_state.c.value), 0)).where(
+                    scheduler_state.c.key == "version"
+                )
+            ).scalar_one()
+        return int(value)
+
+    def schedule_changes(self, since_version: int) -> list[ScheduleChange]:
+        query = select(schedules.c.name, schedules.c.version).where(
+            schedules.c.version > since_version
+        )
+        with self.engine.connect() as conn:
+            return [ScheduleChange(n, int(v)) for n, v in conn.execute(query)]
