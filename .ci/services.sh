@@ -51,6 +51,16 @@ if command -v rabbitmq-plugins >/dev/null && ! port_open 15672; then
 fi
 say "rabbitmq ok"
 
+# --- Chromium for the browser tests (Playwright drives Debian's build; its own download fails) --
+if ! command -v chromium >/dev/null && [[ ! -x /usr/bin/chromium ]]; then
+  if can_install; then
+    say "installing chromium (Debian package) for the browser tests"
+    apt_install chromium
+  else
+    say "warning: chromium is not installed: browser tests will be skipped (sudo apt-get install -y chromium)"
+  fi
+fi
+
 # --- PostgreSQL -------------------------------------------------------------------------
 if ! port_open 5432; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then

@@ -101,7 +101,12 @@ def test_the_live_hub_sends_each_subscriber_only_what_its_filter_wants() -> None
         rest = [e async for e in streams[1]]
         return [first], rest
 
-    first, rest = asyncio.run(scenario())
+    # A thread of its own: Playwright's sync API (tests/browser) may hold this thread's loop.
+    result: list[tuple[list[Any], list[Any]]] = []
+    runner = threading.Thread(target=lambda: result.append(asyncio.run(scenario())))
+    runner.start()
+    runner.join(30)
+    first, rest = result[0]
     assert first[0].event == "changes" and '"run": "a"' in first[0].data
     assert rest == [], "the other subscriber's filter matched nothing"
 

@@ -1,24 +1,31 @@
-"""/api/docs served from this application alone: Swagger UI's assets come from the
-swagger-ui-bundle package through a local static route, never from a CDN, so the page
-works on a machine without internet (FastAPI's default /docs loads them from jsDelivr)."""
+"""/api/docs served from this application alone: Swagger UI's assets come from an installed
+package through a local static route, never from a CDN, so the page works on a machine
+without internet (FastAPI's default /docs loads them from jsDelivr).
+
+The assets are fastapi-offline's copy of Swagger UI 5: swagger-ui-bundle ships Swagger UI 4,
+which cannot read the OpenAPI 3.1 document FastAPI writes ("Unable to render this
+definition", caught by tests/browser)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 DOCS_URL = "/api/docs"
 ASSETS_URL = "/api/docs-assets"
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
 def install_docs(api: FastAPI) -> None:
     """Add /api/docs and its assets; create the app with ``docs_url=None`` first."""
     openapi_url = api.openapi_url or "/api/openapi.json"
     redirect_url = f"{DOCS_URL}/oauth2-redirect"
-    api.mount(ASSETS_URL, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    api.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
 
     @api.get(DOCS_URL, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
@@ -27,7 +34,7 @@ def install_docs(api: FastAPI) -> None:
             title=f"{api.title} API",
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS_URL}/favicon-32x32.png",
+            swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
             oauth2_redirect_url=redirect_url,
         )
 
