@@ -26,6 +26,10 @@ class WebSettings(EnvSettings):
     host: str = Field(default="127.0.0.1", validation_alias="BEATKEEPER_WEB_HOST")
     port: int = Field(default=8000, validation_alias="BEATKEEPER_WEB_PORT")
     run_poll_interval_ms: int = 1000
+    # POSTed a JSON body whenever a schedule's health state changes (jobs/monitoring/notify.py).
+    health_webhook_url: str | None = Field(
+        default=None, validation_alias="BEATKEEPER_HEALTH_WEBHOOK_URL"
+    )
 
     @classmethod
     def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:

@@ -171,3 +171,35 @@ heartbeats = Table(
     Column("name", String(64), primary_key=True),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# The last health state each schedule was seen in (jobs/monitoring/notify.py): a change is
+# claimed by the one process whose conditional UPDATE moves it, so one webhook goes out.
+schedule_health = Table(
+    "schedule_health",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("state", String(10), nullable=False),
+    Column("reason", Text),
+    Column("since", UTCDateTime, nullable=False),
+)
+
+# One row per webhook call for a health change, with its retries.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule", String(200), nullable=False),
+    Column("old_state", String(10), nullable=False),
+    Column("new_state", String(10), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(10), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("claimed_until", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_schedule", "schedule", "created_at"),
+)

@@ -144,6 +144,8 @@ def test_the_dashboard_shows_what_it_knows_and_says_unknown_for_the_rest(client:
     assert "Unknown: no worker answered" in page.text
     assert 'data-tile="broker"' in page.text and "down" in page.text
     assert "Schedules by health" in page.text and "/static/live.js" in page.text
+    assert "No webhook configured" in page.text
+    assert http.get("/api/webhook-deliveries").json() == []
 
 
 def test_the_runs_api_pages_through_every_run_once_with_a_cursor(client: Any) -> None:

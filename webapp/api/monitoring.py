@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from flask import Flask
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from jobs.monitoring.changes import ChangeFeed
 from jobs.monitoring.metrics import StateCollector, TaskMetrics
+from jobs.monitoring.notify import HealthNotifier
 from jobs.monitoring.snapshot import Snapshot
 from jobs.store.changes import StoreChanges
 from webapp.api import live
@@ -21,8 +25,29 @@ from webapp.api import live
 log = logging.getLogger(__name__)
 
 
+class DeliveryOut(BaseModel):
+    id: int
+    schedule: str
+    old_state: str
+    new_state: str
+    url: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
 class Monitoring:
-    def __init__(self, celery_app: Any, poll_interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        celery_app: Any,
+        poll_interval: float = 0.1,
+        webhook_url: str | None = None,
+        notify_interval: float = 5.0,
+    ) -> None:
         self.snapshot = Snapshot(celery_app)
         self.registry = CollectorRegistry()
         self.metrics = TaskMetrics(self.registry)
@@ -31,12 +56,28 @@ class Monitoring:
         self.hub = live.LiveHub()
         self.feed.subscribe(self.metrics)
         self.feed.subscribe(self.hub)
+        self.notifier = HealthNotifier(celery_app.store.engine, webhook_url)
+        self.notify_interval = notify_interval
+        self._stop = threading.Event()
+        self._notifying: threading.Thread | None = None
 
     def start(self) -> None:
         self.hub.attach(asyncio.get_running_loop())
         self.feed.start()
+        self._notifying = threading.Thread(target=self._notify, name="health-notify", daemon=True)
+        self._notifying.start()
+
+    def _notify(self) -> None:
+        while not self._stop.wait(self.notify_interval):
+            try:
+                self.notifier.tick()
+            except Exception:  # the store may be down: try again at the next interval
+                log.warning("health notifier failed", exc_info=True)
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._notifying is not None:
+            self._notifying.join(timeout=10)
         self.feed.stop()
         self.hub.close()
         self.snapshot.close()
@@ -50,10 +91,19 @@ def install_monitoring(api: FastAPI, flask_app: Flask, celery_app: Any) -> Monit
 
     /metrics is open like the rest of the application until login exists (see README).
     """
-    monitoring = Monitoring(celery_app)
+    settings = getattr(api.state, "settings", None)
+    monitoring = Monitoring(celery_app, webhook_url=getattr(settings, "health_webhook_url", None))
     api.state.live = monitoring.hub
     api.state.monitoring = monitoring
     api.include_router(live.router, prefix="/api")
+
+    @api.get("/api/webhook-deliveries", tags=["monitoring"], response_model=list[DeliveryOut])
+    async def webhook_deliveries(
+        schedule: str | None = None, limit: int = Query(default=50, ge=1, le=1000)
+    ) -> list[DeliveryOut]:
+        """Health-change webhook calls, newest first: status, attempts, last error."""
+        found = await run_in_threadpool(monitoring.notifier.store.deliveries, schedule, limit)
+        return [DeliveryOut.model_validate(d.__dict__) for d in found]
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics(_: Request) -> Response:

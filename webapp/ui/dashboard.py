@@ -58,4 +58,6 @@ def index() -> str:
         store_error=snap.store_error(),
         by_state=snap.schedules_by_state(),
         states=list(HealthState),
+        webhook_url=monitoring().notifier.url,
+        deliveries=monitoring().notifier.store.deliveries(limit=10),
     )

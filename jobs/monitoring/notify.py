@@ -1,0 +1,99 @@
+"""Webhooks on schedule health changes: a dead-man's switch without another service.
+
+Every ``interval`` seconds the notifier computes each schedule's state, records it, and for
+every change it claimed (see WebhookStore.record_states) queues one POST of a JSON body to
+the configured URL. Deliveries are retried with exponential backoff (``backoff``: 5 s
+doubling, at most 10 minutes apart) up to ``max_attempts``, then marked failed; each one's
+history (attempts, last error, delivered at) is kept and listed by the API and the dashboard.
+A schedule seen for the first time is recorded without a call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from jobs.monitoring.schedules import statuses
+from jobs.store.schedules import ScheduleStore
+from jobs.store.webhooks import Transition, WebhookStore
+
+log = logging.getLogger(__name__)
+BASE_SECONDS = 5.0
+CAP_SECONDS = 600.0
+Sender = Callable[[str, dict[str, Any]], None]  # raises on failure
+
+
+def backoff(attempt: int, base: float = BASE_SECONDS, cap: float = CAP_SECONDS) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    return min(cap, base * 2 ** (attempt - 1))
+
+
+def payload(change: Transition) -> dict[str, Any]:
+    return {
+        "event": "schedule.health_changed",
+        "schedule": change.schedule,
+        "from": change.old,
+        "to": change.new,
+        "reason": change.reason,
+        "at": change.at.isoformat(),
+    }
+
+
+def post_json(url: str, body: dict[str, Any]) -> None:
+    response = httpx.post(url, json=body, timeout=5.0)
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"answered {response.status_code}")
+
+
+class HealthNotifier:
+    def __init__(
+        self,
+        engine: Engine,
+        url: str | None,
+        send: Sender = post_json,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_attempts: int = 8,
+    ) -> None:
+        self.schedules = ScheduleStore(engine)
+        self.store = WebhookStore(engine)
+        self.url = url
+        self.send = send
+        self.clock = clock
+        self.max_attempts = max_attempts
+
+    def evaluate(self) -> list[Transition]:
+        """Record every schedule's state; returns the changes this process claimed."""
+        now = self.clock()
+        records = self.schedules.page(limit=100_000)
+        found = statuses(self.schedules.engine, records, now)
+        seen = [
+            (r.name, found[r.name].health.state.value, found[r.name].health.reason) for r in records
+        ]
+        return self.store.record_states(seen, now, self.url, payload)
+
+    def deliver_due(self) -> int:
+        """Send what is due; returns how many were delivered."""
+        delivered = 0
+        for d in self.store.claim_due(self.clock(), lease=timedelta(seconds=60)):
+            try:
+                self.send(d.url, d.payload)
+            except Exception as exc:  # noqa: BLE001 - any failure is retried and recorded
+                error = f"{type(exc).__name__}: {exc}"
+                retry = None
+                if d.attempts < self.max_attempts:
+                    retry = self.clock() + timedelta(seconds=backoff(d.attempts))
+                self.store.finish(d.id, self.clock(), error, retry)
+                log.warning("webhook for %s failed (attempt %d): %s", d.schedule, d.attempts, error)
+            else:
+                self.store.finish(d.id, self.clock(), None, None)
+                delivered += 1
+        return delivered
+
+    def tick(self) -> None:
+        self.evaluate()
+        self.deliver_due()
