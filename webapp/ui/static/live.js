@@ -8,8 +8,11 @@
   if (!badge) return;
   const filter = badge.dataset.filter || "";
   const POLL_MS = 5000, RETRY_STREAM_MS = 30000;
+  // At most one page fetch in flight, and none closer than this to the previous one, so a
+  // burst of changes costs the server a few renders, not one per change.
+  const MIN_GAP_MS = parseInt(badge.dataset.minGapMs || "250", 10);
   let source = null, failures = 0, pollTimer = null, retryTimer = null;
-  let refreshing = false, again = false;
+  let refreshing = false, again = false, last = 0, later = null;
 
   function mode(m) {
     badge.dataset.mode = m;
@@ -26,7 +29,10 @@
     const regions = document.querySelectorAll("[data-live-region][id]");
     if (!regions.length) return;
     if (refreshing) { again = true; return; }
+    const wait = last + MIN_GAP_MS - Date.now();
+    if (wait > 0) { if (!later) later = setTimeout(() => { later = null; refresh(); }, wait); return; }
     refreshing = true;
+    last = Date.now();
     try {
       const response = await fetch(location.href, { headers: { "X-Live": "1" }, cache: "no-store" });
       if (response.ok) {
