@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -68,11 +69,16 @@ class Monitoring:
         self._notifying.start()
 
     def _notify(self) -> None:
-        while not self._stop.wait(self.notify_interval):
+        # Evaluating every schedule costs time proportional to the schedules and their runs:
+        # the pause is at least four times the last evaluation, so it stays a background chore.
+        pause = self.notify_interval
+        while not self._stop.wait(pause):
+            started = time.monotonic()
             try:
                 self.notifier.tick()
             except Exception:  # the store may be down: try again at the next interval
                 log.warning("health notifier failed", exc_info=True)
+            pause = max(self.notify_interval, 4 * (time.monotonic() - started))
 
     def stop(self) -> None:
         self._stop.set()
