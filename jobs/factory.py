@@ -15,6 +15,7 @@ from jobs.registry import JobRegistry
 from jobs.settings import JobsSettings
 from jobs.store import RunStore, make_engine
 from jobs.tasks import bind_job
+from jobs.worker.reaper import Reaper
 
 
 def load_registry(modules: str | Iterable[str]) -> JobRegistry:
@@ -100,4 +101,6 @@ def create_celery_app(
         bind_job(app, spec, policy, queue.name)
         routes[spec.name] = {"queue": queue.name}
     app.conf.task_routes = routes
+    # Every worker resolves runs left with no live owner (jobs.worker.reaper).
+    app.steps["worker"].add(Reaper)
     return app

@@ -77,6 +77,19 @@ class BeatSettings(EnvSettings):
     health_required: bool = Field(default=False, validation_alias="BEATKEEPER_HEALTH_REQUIRE_BEAT")
 
 
+class WorkerSettings(EnvSettings):
+    """``BEATKEEPER_OUTBOX_DIR`` and ``BEATKEEPER_REAP_*``: where a worker journals the run
+    events the store could not take yet, and how it resolves runs left with no live owner."""
+
+    # None: beside an SQLite database, else var/outbox (jobs.worker.outbox).
+    outbox_dir: str | None = Field(default=None, validation_alias="BEATKEEPER_OUTBOX_DIR")
+    reap_interval: float = Field(default=60.0, gt=0, validation_alias="BEATKEEPER_REAP_INTERVAL")
+    # A PENDING or RETRY run this long past its due time was lost with its message.
+    reap_pending_after: float = Field(
+        default=6 * 3600.0, gt=0, validation_alias="BEATKEEPER_REAP_PENDING_AFTER"
+    )
+
+
 class FlowerSettings(EnvSettings):
     """``BEATKEEPER_FLOWER_*``: where Flower listens, who may use it, and the URL linking to it."""
 
@@ -129,6 +142,7 @@ class JobsSettings(EnvSettings):
     publish_retry: PublishRetryPolicy = Field(default_factory=PublishRetryPolicy)
     beat: BeatSettings = BeatSettings()
     flower: FlowerSettings = FlowerSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     @field_validator("job_modules", mode="before")
     @classmethod
@@ -148,6 +162,7 @@ class JobsSettings(EnvSettings):
             "publish_retry": PublishSettings.from_env(env).policy(),
             "beat": BeatSettings.from_env(env),
             "flower": FlowerSettings.from_env(env),
+            "worker": WorkerSettings.from_env(env),
         }
 
     @model_validator(mode="after")

@@ -49,6 +49,24 @@ class BeatkeeperRequest(Request):
         # it without requeue instead, so RabbitMQ dead-letters it like any other failure.
         self._dead_letter = not soft
         super().on_timeout(soft, timeout)
+        if not soft:  # the pool killed the attempt: no task hook will record its end
+            self._record_hard_timeout(timeout)
+
+    def _record_hard_timeout(self, timeout: float) -> None:
+        task = self.task
+        if not isinstance(task, BeatkeeperTask):
+            return
+        headers = self.request_dict
+        event = AttemptFinished(
+            task._run(self.id, self.args, self.kwargs),
+            AttemptKey(int(headers.get("retries") or 0), delivery_count(headers)),
+            Outcome.FAILURE,
+            utcnow(),
+            worker=self.hostname,
+            error=f"TimeLimitExceeded: hard time limit ({timeout} s) exceeded",
+            dead_lettered=task.policy.on_exhausted == "dead_letter",
+        )
+        task._record("hard time limit", lambda: task.outbox.put(event))
 
     def reject(self, requeue: bool = False) -> None:
         super().reject(requeue=requeue and not getattr(self, "_dead_letter", False))

@@ -44,9 +44,8 @@ def store_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def default_directory(database_url: str) -> Path:
+def default_directory(database_url: str, configured: str | None = None) -> Path:
     """``BEATKEEPER_OUTBOX_DIR``, else beside an SQLite database, else ``var/outbox``."""
-    configured = os.environ.get("BEATKEEPER_OUTBOX_DIR")
     if configured:
         return Path(configured)
     url = make_url(database_url)
@@ -173,7 +172,8 @@ def outbox_for(app: Any) -> Outbox:
     with _lock:
         entry = _outboxes.get(app)
         if entry is None or entry[0] != os.getpid():
-            directory = default_directory(app.settings.database_url)
+            settings = app.settings
+            directory = default_directory(settings.database_url, settings.worker.outbox_dir)
             entry = (os.getpid(), Outbox(app.store, directory))
             _outboxes[app] = entry
         return entry[1]

@@ -1,0 +1,91 @@
+"""The reaper: every worker periodically resolves runs left with no live owner.
+
+Added to the worker as a Celery bootstep (the documented seam for a worker's own services).
+Several workers reaping at once is harmless: every statement is conditional on the stale
+state, so a run is resolved once. See ``jobs.store.reaping`` for the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from typing import Any
+
+from celery import bootsteps
+
+from jobs.store.reaping import reap_started, reap_waiting
+from jobs.store.runs import utcnow
+from jobs.worker.outbox import store_unavailable
+
+log = logging.getLogger(__name__)
+
+# Runs resolved, by rule, for a later metrics endpoint.
+REAPED: Counter[str] = Counter()
+# Beyond the hard limit: the worker that kills an attempt needs a moment to say so.
+MARGIN = 30.0
+
+
+def hard_limits(app: Any) -> dict[str, float]:
+    """Per job, how long after its start an attempt can still be alive (hard limit)."""
+    limits: dict[str, float] = {}
+    for name, task in app.tasks.items():
+        limit = getattr(task, "time_limit", None)
+        if getattr(task, "policy", None) is not None and limit:
+            limits[name] = float(limit) + MARGIN
+    return limits
+
+
+def reap_once(app: Any) -> dict[str, int]:
+    """One pass over the store; returns how many runs each rule resolved."""
+    at = utcnow()
+    settings = app.settings.worker
+    limits = hard_limits(app)
+    default = float(app.settings.default_policy.time_limit) * 2 + MARGIN
+    found = {"started": 0, "waiting": 0}
+    with app.store.engine.begin() as conn:
+        for job, limit in limits.items():
+            found["started"] += reap_started(conn, job, limit, at)
+        # Jobs this worker does not know (removed, or served by other workers): the most
+        # generous of the limits it knows, and never less than twice the default.
+        found["started"] += reap_started(conn, None, max([default, *limits.values()]), at)
+        found["waiting"] += reap_waiting(conn, settings.reap_pending_after, at)
+    for rule, count in found.items():
+        if count:
+            REAPED[rule] += count
+            log.warning("reaper: resolved %d %s runs with no live owner", count, rule)
+    return found
+
+
+class Reaper(bootsteps.StartStopStep):
+    """Runs :func:`reap_once` every ``BEATKEEPER_REAP_INTERVAL`` seconds in a thread."""
+
+    label = "Beatkeeper reaper"
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, worker: Any) -> None:
+        app = worker.app
+        self._thread = threading.Thread(
+            target=self._loop, args=(app,), name="beatkeeper-reaper", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, worker: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _loop(self, app: Any) -> None:
+        interval = float(app.settings.worker.reap_interval)
+        while not self._stop.wait(interval):
+            try:
+                reap_once(app)
+            except Exception as exc:
+                if store_unavailable(exc):
+                    log.info("reaper: run store unavailable, next pass in %.0f s", interval)
+                else:
+                    log.exception("reaper pass failed")
