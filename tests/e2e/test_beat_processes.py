@@ -22,6 +22,7 @@ from broker import declare
 from broker.topology import describe
 from jobs.factory import create_celery_app, load_registry
 from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.kinds import CatchUp, TriggerKind
 from jobs.services.schedules import ScheduleManager
 from jobs.settings import JobsSettings
 from jobs.store.lease import LeaseStatus, LeaseStore
@@ -100,10 +101,10 @@ def test_a_standby_beat_takes_over_within_two_seconds_of_a_kill_9_and_fires_with
     definition = ScheduleDefinition(
         name="every-second",
         job="add",
-        trigger="interval",
+        trigger=TriggerKind.INTERVAL,
         interval_seconds=1,
         kwargs={"x": 1},
-        catch_up="all",
+        catch_up=CatchUp.ALL,
     )
     stack.manager.create(definition, by="test")
     with running("beat-a", BEAT, stack.env, stack.tmp) as first:
@@ -141,7 +142,7 @@ def test_a_standby_beat_takes_over_within_two_seconds_of_a_kill_9_and_fires_with
 
 def insert_schedules(stack: Any, count: int, first_fire: datetime) -> None:
     now = datetime.now(UTC)
-    base = {
+    base: dict[str, Any] = {
         "job": "add",
         "args": [],
         "kwargs": {"x": 1},
@@ -207,7 +208,11 @@ def process_cpu_seconds(pid: int) -> float:
 def test_a_beat_whose_broker_is_down_backs_off_and_logs_the_outage_once(stack: Any) -> None:
     stack.manager.create(
         ScheduleDefinition(
-            name="busy", job="add", trigger="interval", interval_seconds=1, kwargs={"x": 1}
+            name="busy",
+            job="add",
+            trigger=TriggerKind.INTERVAL,
+            interval_seconds=1,
+            kwargs={"x": 1},
         ),
         by="test",
     )

@@ -16,6 +16,7 @@ from broker import declare
 from broker.topology import describe
 from jobs.factory import create_celery_app, load_registry
 from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.kinds import CatchUp, TriggerKind
 from jobs.services.schedules import ScheduleManager
 from jobs.settings import JobsSettings
 from jobs.store.migrate import upgrade
@@ -44,10 +45,10 @@ def test_the_beat_rides_out_a_broker_kill_and_fires_again_when_it_is_back(
         ScheduleDefinition(
             name="tick",
             job="add",
-            trigger="interval",
+            trigger=TriggerKind.INTERVAL,
             interval_seconds=1,
             kwargs={"x": 1},
-            catch_up="latest",
+            catch_up=CatchUp.LATEST,
         ),
         by="test",
     )

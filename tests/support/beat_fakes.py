@@ -11,6 +11,7 @@ from broker.publisher import OutgoingMessage
 from jobs.beat.engine import BeatConfig, BeatEngine
 from jobs.beat.runner import BeatRunner, RunnerConfig
 from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.kinds import TriggerKind
 from jobs.store.fires import Guard
 from jobs.store.lease import LeaseStore
 from jobs.store.schedules import ScheduleStore
@@ -112,7 +113,7 @@ def every(seconds: int, name: str = "s", **fields: Any) -> ScheduleDefinition:
     return ScheduleDefinition(
         name=name,
         job="add",
-        trigger="interval",
+        trigger=TriggerKind.INTERVAL,
         interval_seconds=seconds,
         kwargs={"x": 1},
         **fields,

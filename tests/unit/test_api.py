@@ -146,7 +146,7 @@ def test_out_of_range_schedule_values_are_a_422_naming_the_field(app_and_store: 
 
 def test_an_edit_inside_the_jitter_window_keeps_the_fire_not_yet_sent(app_and_store: Any) -> None:
     client, _ = app_and_store
-    manager = client.app.state.schedules  # type: ignore[attr-defined]  # TestClient.app is ASGI
+    manager = client.app.state.schedules
     hour = datetime(2026, 6, 1, 12, tzinfo=UTC)
     manager.clock = lambda: hour - timedelta(minutes=30)
     assert (
@@ -217,7 +217,7 @@ def test_api_writes_from_another_origin_are_refused_and_change_nothing(
 
 def test_an_edit_that_keeps_an_interval_keeps_its_grid(app_and_store: Any) -> None:
     client, _ = app_and_store
-    manager = client.app.state.schedules  # type: ignore[attr-defined]  # TestClient.app is ASGI
+    manager = client.app.state.schedules
     start = datetime(2026, 6, 1, 12, tzinfo=UTC)
     manager.clock = lambda: start
     every_hour = {**SCHEDULE, "trigger": "interval", "cron": None, "interval_seconds": 3600}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobs.store import RunStore, make_engine
-from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
+from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome, RunExpired
 from jobs.store.runs import NewRun
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ def test_a_redelivery_after_a_worker_died_is_a_new_attempt_and_closes_the_lost_o
 
 
 def test_events_replayed_twice_change_nothing(store: RunStore) -> None:
-    events = [
+    events: list[AttemptStarted | AttemptFinished | RunExpired] = [
         AttemptStarted(RUN, AttemptKey(0, 0), "w1", at(0)),
         AttemptFinished(RUN, AttemptKey(0, 0), Outcome.RETRY, at(1), error="E: x", retry_in=2.0),
         AttemptStarted(RUN, AttemptKey(1, 0), "w1", at(3)),

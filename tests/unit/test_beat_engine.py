@@ -16,6 +16,7 @@ from broker.settings import BrokerSettings
 from jobs.beat.engine import BeatConfig, BeatEngine, BrokerDownError
 from jobs.factory import create_celery_app, load_registry
 from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.kinds import CatchUp, TriggerKind
 from jobs.services.schedules import ScheduleError, ScheduleManager
 from jobs.settings import JobsSettings
 from tests.support import testjobs
@@ -91,7 +92,7 @@ def every(seconds: int, name: str = "s", **fields: Any) -> ScheduleDefinition:
     return ScheduleDefinition(
         name=name,
         job="add",
-        trigger="interval",
+        trigger=TriggerKind.INTERVAL,
         interval_seconds=seconds,
         kwargs={"x": 1},
         **fields,
@@ -260,7 +261,9 @@ def test_a_one_off_schedule_in_the_past_can_still_be_edited_but_not_moved_into_t
 ) -> None:
     at = T0 + timedelta(seconds=30)
     world.manager.create(
-        ScheduleDefinition(name="once", job="add", trigger="once", run_at=at, kwargs={"x": 1}),
+        ScheduleDefinition(
+            name="once", job="add", trigger=TriggerKind.ONCE, run_at=at, kwargs={"x": 1}
+        ),
         by="test",
     )
     world.clock.advance(60)
@@ -342,7 +345,7 @@ def test_a_schedule_that_cannot_be_sent_is_set_aside_and_the_others_still_fire(
     world.manager.create(every(10, name="a2"), by="test")
     world.manager.create(
         ScheduleDefinition(
-            name="other", job="runs_report", trigger="interval", interval_seconds=10
+            name="other", job="runs_report", trigger=TriggerKind.INTERVAL, interval_seconds=10
         ),
         by="test",
     )
@@ -366,7 +369,7 @@ def test_resuming_an_enabled_schedule_cancels_its_held_fire_so_it_runs_once(worl
 
 
 def test_catch_up_all_sends_one_fire_for_a_schedule_that_must_not_overlap(world: Any) -> None:
-    world.manager.create(every(10, catch_up="all", overlap="skip"), by="test")
+    world.manager.create(every(10, catch_up=CatchUp.ALL, overlap="skip"), by="test")
     beat = world.engine(lookahead=0.0)
     run_for(world, beat, 11)
     world.clock.advance(44)

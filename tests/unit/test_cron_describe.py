@@ -10,6 +10,7 @@ from jobs.registry import JobRegistry
 from jobs.schedules.cron_describe import describe, describe_trigger
 from jobs.schedules.definition import ScheduleDefinition, ScheduleError, validate
 from jobs.schedules.jitter import shortest_gap
+from jobs.schedules.kinds import TriggerKind
 from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -93,7 +94,7 @@ def test_the_shortest_gap_of_a_cron_schedule_is_its_closest_pair_of_fires() -> N
 
 def _definition(cron: str, jitter: int) -> ScheduleDefinition:
     return ScheduleDefinition(
-        name="s", job="noop", trigger="cron", cron=cron, jitter_seconds=jitter
+        name="s", job="noop", trigger=TriggerKind.CRON, cron=cron, jitter_seconds=jitter
     )
 
 

@@ -56,7 +56,8 @@ def test_a_purge_without_confirm_is_a_422_naming_the_confirm_field(client: TestC
 
 
 def test_a_redrive_needs_either_ids_or_all(client: TestClient) -> None:
-    for body in ({}, {"ids": ["a"], "all": True}, {"ids": []}):
+    bodies: tuple[dict[str, object], ...] = ({}, {"ids": ["a"], "all": True}, {"ids": []})
+    for body in bodies:
         response = client.post("/api/deadletters/default/redrive", json=body)
         assert response.status_code == 422, body
         assert [e["field"] for e in response.json()["errors"]] == ["ids"]

@@ -35,7 +35,7 @@ def test_runs_flagged_by_the_old_reason_sentence_are_marked_held_and_no_others(
         insert_run(conn, "skipped", "SKIPPED", "previous run still going")
     upgrade(url)
     with engine.connect() as conn:
-        held = dict(conn.execute(sa.text("SELECT id, held FROM runs")).all())
+        held: dict[str, int] = dict(conn.execute(sa.text("SELECT id, held FROM runs")).all())
     assert held == {"ahead": 1, "plain": 0, "skipped": 0}
     downgrade(url, "0004")
     with engine.connect() as conn:

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from jobs.monitoring.health import HealthState, RunFact, summarize
 from jobs.monitoring.schedules import statuses
 from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.kinds import TriggerKind
 from jobs.store import make_engine
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
 from jobs.store.monitoring import run_summaries
@@ -63,7 +64,7 @@ def test_the_sql_summary_agrees_with_the_pure_one(free_sqlite_url: str) -> None:
 def test_a_schedule_whose_runs_fail_shows_failing_then_down(free_sqlite_url: str) -> None:
     engine = make_engine(free_sqlite_url)
     schedules, runs = ScheduleStore(engine), RunStore(engine)
-    definition = ScheduleDefinition("s", "add", "interval", interval_seconds=60)
+    definition = ScheduleDefinition("s", "add", TriggerKind.INTERVAL, interval_seconds=60)
     schedules.create(definition, next_fire_at=at(1), now=T0, by="test")
     for minute, run_id in ((1, "a"), (2, "b")):
         run(runs, fire(runs, run_id, minute), minute, Outcome.FAILURE, error="boom")
@@ -77,7 +78,7 @@ def test_a_schedule_whose_runs_fail_shows_failing_then_down(free_sqlite_url: str
 def test_fired_counts_only_fires_that_are_due_and_not_cancelled(free_sqlite_url: str) -> None:
     engine = make_engine(free_sqlite_url)
     schedules, runs = ScheduleStore(engine), RunStore(engine)
-    definition = ScheduleDefinition("s", "add", "interval", interval_seconds=60)
+    definition = ScheduleDefinition("s", "add", TriggerKind.INTERVAL, interval_seconds=60)
     schedules.create(definition, next_fire_at=at(1), now=T0, by="test")
     fire(runs, "a", 1)
     with engine.begin() as conn:  # the beat hands the next fire to the broker ahead of time

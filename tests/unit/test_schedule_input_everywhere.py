@@ -114,7 +114,7 @@ FRONT_ENDS: dict[str, Callable[[Any, str, Case, bool], Outcome]] = {
 }
 
 # -- the cases --------------------------------------------------------------------------------
-PARIS_CRON = {"job": "runs_report", "trigger": "cron", "cron": "0 9 * * *"}
+PARIS_CRON: dict[str, Any] = {"job": "runs_report", "trigger": "cron", "cron": "0 9 * * *"}
 NEW_YORK_ONCE = {"job": "runs_report", "trigger": "once", "timezone": "America/New_York"}
 NEW = {
     "a cron in its zone with arguments and jitter": (

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
+from kombu import Queue
+
 from broker.settings import BrokerSettings
 from broker.topology import describe, kombu_work_queues
 from jobs.factory import celery_config
@@ -35,11 +39,9 @@ def test_workers_and_producers_declare_identical_queues_from_one_definition() ->
 
     settings = JobsSettings(broker=BrokerSettings(prefix="bk"))
     topology = describe(settings.broker)
-    worker_queues = celery_config(settings, topology)["task_queues"]
+    worker_queues: list[Queue] = celery_config(settings, topology)["task_queues"]
     producer_queues = kombu_work_queues(topology)
-    assert [(q.name, q.queue_arguments, q.routing_key, q.exchange.type) for q in worker_queues] == [
-        (q.name, q.queue_arguments, q.routing_key, q.exchange.type) for q in producer_queues
-    ]
+    assert [_shape(q) for q in worker_queues] == [_shape(q) for q in producer_queues]
     assert all(q.exchange.type == "topic" for q in worker_queues)
 
 
@@ -64,3 +66,8 @@ def test_held_fires_are_spread_over_hold_queues_that_dead_letter_into_the_work_e
         assert queue.arguments_dict["x-dead-letter-exchange"] == "bk"
         assert "x-dead-letter-routing-key" not in queue.arguments_dict  # keeps the message's key
         assert dict(queue.binding_arguments) == {"x-match": "all", "beatkeeper-hold-shard": shard}
+
+
+def _shape(queue: Any) -> tuple[Any, ...]:
+    # Any: kombu sets queue_arguments from its attrs table; its type hints do not declare it.
+    return (queue.name, queue.queue_arguments, queue.routing_key, queue.exchange.type)

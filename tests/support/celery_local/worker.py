@@ -122,7 +122,7 @@ def local_worker(
     The returned object is an instance of ``container_cls`` (its class methods describe the
     worker) with process behaviour in front, so a cluster accepts it as a container.
     """
-    local_cls = type(f"Local{container_cls.__name__}", (LocalWorkerProcess, container_cls), {})
+    local_cls: Any = type(f"Local{container_cls.__name__}", (LocalWorkerProcess, container_cls), {})
     container: Any = local_cls.__new__(local_cls)  # no Docker __init__ (module docstring)
     container._init_worker(workdir, command, env, content)
     try:
