@@ -7,6 +7,7 @@ from typing import Any
 
 from jobs.monitoring.notify import HealthNotifier, backoff
 from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.kinds import TriggerKind
 from jobs.store import make_engine
 from jobs.store.schedules import ScheduleStore
 from jobs.store.webhooks import WebhookStore
@@ -42,7 +43,7 @@ class Receiver:
 def setup(url: str, receiver: Receiver, free_sqlite_url: str) -> tuple[HealthNotifier, Clock]:
     engine = make_engine(free_sqlite_url)
     clock = Clock()
-    definition = ScheduleDefinition("nightly", "add", "cron", cron="0 3 * * *")
+    definition = ScheduleDefinition("nightly", "add", TriggerKind.CRON, cron="0 3 * * *")
     ScheduleStore(engine).create(definition, next_fire_at=T0 + timedelta(hours=15), now=T0, by="t")
     return HealthNotifier(engine, url, send=receiver, clock=clock), clock
 

@@ -24,7 +24,9 @@ class OneOfEverything:
     def queue_depths(self) -> list[tuple[str, int, int, int, bool]]:
         return [("bk.default", 1, 0, 1, False), ("bk.default.dlq", 2, 0, 0, True)]
 
-    def schedule_rows(self) -> list[tuple[str, HealthState, datetime, datetime, int, int, int]]:
+    def schedule_rows(
+        self,
+    ) -> list[tuple[str, HealthState, datetime | None, datetime | None, int, int, int]]:
         now = datetime.now(UTC)
         return [("s", HealthState.UP, now, now, 1, 0, 0)]
 
