@@ -30,7 +30,7 @@ Sender = Callable[[str, dict[str, Any]], None]  # raises on failure
 
 def backoff(attempt: int, base: float = BASE_SECONDS, cap: float = CAP_SECONDS) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-    return min(cap, base * 2 ** (attempt - 1))
+    return min(cap, base * 2.0 ** (attempt - 1))
 
 
 def payload(change: Transition) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from broker.names import REASON_HEADER
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from tests.faults.test_worker_processes import finished
-from tests.support.celery_local.beatkeeper import JOB_MODULES, beatkeeper_env, close_app
-from tests.support.celery_local.fixtures import local_worker_container
+from tests.support.celery_local.beatkeeper import JOB_MODULES, beatkeeper_env
+from tests.support.celery_local.fixtures import close_app, local_worker_container
 from tests.support.faultjobs import count
 from tests.support.waiting import wait_for
 

@@ -15,6 +15,9 @@ from webapp.ui.errors import show_errors_with
 from webapp.ui.schedule_form import Errors, change_note, parse_instant
 from webapp.ui.schedule_pages import Page, bp, detail_page, manager, posted_form
 
+# The blueprint of schedule_pages, with these actions added: what webapp.ui registers.
+__all__ = ["bp"]
+
 DONE = {"pause": "Paused", "resume": "Resumed", "delete": "Deleted"}
 
 
