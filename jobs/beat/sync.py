@@ -16,8 +16,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from jobs.celery_app import BeatkeeperCelery
-from jobs.schedules.definition import ScheduleDefinition, ScheduleError, next_nominal, validate
+from jobs.schedules.definition import ScheduleDefinition, ScheduleError, next_nominal
 from jobs.schedules.triggers import on_same_grid
+from jobs.schedules.validation import validate
 from jobs.store.schedules import ScheduleNotFoundError, ScheduleStore
 
 log = logging.getLogger(__name__)

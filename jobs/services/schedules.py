@@ -5,24 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from jobs.celery_app import BeatkeeperCelery
-from jobs.enqueue import EnqueueError, Enqueuer
+from jobs.enqueue import Enqueuer
 from jobs.monitoring.schedules import ScheduleStatus
 from jobs.monitoring.schedules import statuses as schedule_statuses
 from jobs.schedules.definition import (
     ScheduleDefinition,
     ScheduleError,
     next_nominal,
-    run_id,
-    validate,
 )
 from jobs.schedules.inputs import ScheduleInput, hide_repeats
 from jobs.schedules.triggers import Trigger
-from jobs.store.runs import NewRun, RunRecord
+from jobs.schedules.validation import validate
+from jobs.services.schedule_sending import BackfillStopped, ScheduleSending
+from jobs.store.runs import RunRecord
 from jobs.store.schedules import (
     ScheduleExistsError,
     ScheduleNotFoundError,
@@ -31,21 +31,12 @@ from jobs.store.schedules import (
 )
 
 __all__ = [
+    "BackfillStopped",
     "ScheduleError",
     "ScheduleExistsError",
     "ScheduleManager",
     "ScheduleNotFoundError",
 ]
-
-MAX_BACKFILL = 1000
-
-
-class BackfillStopped(EnqueueError):
-    """The broker refused part of a backfill: the fires it confirmed stay sent."""
-
-    @property
-    def detail(self) -> str:
-        return f"backfill stopped: {self}; fires already sent stay sent, run it again for the rest"
 
 
 @dataclass(frozen=True)
@@ -62,7 +53,9 @@ class ScheduleDetail:
     status: ScheduleStatus | None = None
 
 
-class ScheduleManager:
+class ScheduleManager(ScheduleSending):
+    """Reads and edits schedules; sends runs of them through ScheduleSending."""
+
     def __init__(
         self,
         app: BeatkeeperCelery,
@@ -231,71 +224,3 @@ class ScheduleManager:
 
     def delete(self, name: str, by: str, reason: str | None = None) -> None:
         self.store.delete(name, now=self.clock(), by=by, reason=reason)
-
-    # -- sending ----------------------------------------------------------------------
-    def _enqueuer(self) -> Enqueuer:
-        if self.enqueuer is None:
-            raise EnqueueError("this ScheduleManager has no enqueuer; it cannot send runs")
-        return self.enqueuer
-
-    def _queue(self, record: ScheduleRecord) -> str | None:
-        return self.app.topology.work_queue(record.queue).name if record.queue else None
-
-    def run_now(self, name: str) -> NewRun:
-        """Send one run of the schedule's job now, outside its timetable."""
-        record = self.store.get(name)
-        now = self.clock()
-        return self._enqueuer().enqueue(
-            record.job,
-            record.kwargs,
-            queue=self._queue(record),
-            schedule=record.name,
-            scheduled_for=now,
-        )
-
-    def backfill(self, name: str, start: datetime, end: datetime) -> list[NewRun]:
-        """Send every fire of the schedule in [start, end] that was never sent.
-
-        Run ids derive from (schedule, fire time), so backfilling twice sends nothing new.
-        """
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ScheduleError([{"field": "start", "message": "give times with a UTC offset"}])
-        if end < start:
-            raise ScheduleError([{"field": "end", "message": "is before start"}])
-        if end > self.clock():
-            raise ScheduleError(
-                [
-                    {
-                        "field": "end",
-                        "message": "must not be in the future; the beat sends future fires",
-                    }
-                ]
-            )
-        record = self.store.get(name)
-        trigger = record.build_trigger()
-        fires: list[datetime] = []
-        t = trigger.next_after(start - timedelta(microseconds=1))  # first fire at or after start
-        while t is not None and t <= end:
-            if len(fires) == MAX_BACKFILL:
-                raise ScheduleError(
-                    [{"field": "end", "message": f"more than {MAX_BACKFILL} fires in the range"}]
-                )
-            fires.append(t)
-            t = trigger.next_after(t)
-        done = self.store.fired_nominals(name, fires)
-        futures = [
-            self._enqueuer().submit(
-                record.job,
-                record.kwargs,
-                queue=self._queue(record),
-                run_id=run_id(name, t, "backfill"),
-                schedule=name,
-                scheduled_for=t,
-            )
-            for t in fires
-            if t not in done
-        ]
-        try:
-            return [f.result(60) for f in futures]
-        except (EnqueueError, TimeoutError) as exc:
-            raise BackfillStopped(str(exc) or "the broker did not confirm in time") from exc

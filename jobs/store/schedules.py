@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -27,25 +27,11 @@ class ScheduleNotFoundError(NotFound):
     pass
 
 
-@dataclass(frozen=True)
-class ScheduleRecord:
-    name: str
-    job: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    queue: str | None
-    priority: int | None
-    trigger: str
-    cron: str | None
-    interval_seconds: int | None
-    run_at: datetime | None
-    timezone: str
-    expires_seconds: int | None
-    jitter_seconds: int
-    catch_up: str
-    catch_up_window_seconds: int
-    overlap: str
-    enabled: bool
+@dataclass(frozen=True, kw_only=True)
+class ScheduleRecord(ScheduleDefinition):
+    """A stored schedule: its definition (the fields are inherited, so they are spelled
+    once) and the bookkeeping the store and the beat keep beside it."""
+
     changed_by: str | None
     changed_at: datetime | None
     change_reason: str | None
@@ -61,7 +47,6 @@ class ScheduleRecord:
     fired_count: int
     skipped_count: int
     missed_count: int
-    grace_seconds: int | None = None
 
     def build_trigger(self) -> Trigger:
         return build_trigger(
@@ -75,8 +60,8 @@ class ScheduleRecord:
 
     def definition(self) -> ScheduleDefinition:
         # The stored anchor is bookkeeping (the grid in use), not a phase the person chose.
-        fields = set(ScheduleDefinition.__dataclass_fields__) - {"anchor"}
-        return ScheduleDefinition(**{k: v for k, v in asdict(self).items() if k in fields})
+        own = [f.name for f in fields(ScheduleDefinition) if f.name != "anchor"]
+        return ScheduleDefinition(**{name: getattr(self, name) for name in own})
 
 
 def _offset(row: Any) -> int:

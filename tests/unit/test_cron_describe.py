@@ -8,10 +8,11 @@ import pytest
 
 from jobs.registry import JobRegistry
 from jobs.schedules.cron_describe import describe, describe_trigger
-from jobs.schedules.definition import ScheduleDefinition, ScheduleError, validate
+from jobs.schedules.definition import ScheduleDefinition, ScheduleError
 from jobs.schedules.jitter import shortest_gap
 from jobs.schedules.kinds import TriggerKind
 from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger
+from jobs.schedules.validation import validate
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -215,3 +215,17 @@ def test_an_edit_has_the_same_outcome_from_the_api_the_form_and_the_cli(
     check(outcomes, expected)
     if isinstance(expected, set):
         assert {r.cron for r in manager.page()} == {"0 9 * * *"}, "nothing is changed"
+
+
+def test_the_input_model_the_api_output_and_the_form_cover_every_schedule_field() -> None:
+    from dataclasses import fields
+
+    from jobs.schedules.inputs import CHANGE_NOTE, ScheduleInput
+    from webapp.api.schedule_schemas import ScheduleOut
+    from webapp.ui.schedule_form import ON_FORM
+
+    definition = {f.name for f in fields(ScheduleDefinition)}
+    assert set(ScheduleInput.model_fields) == definition | set(CHANGE_NOTE)
+    assert definition <= set(ScheduleOut.model_fields)
+    # Not on the form: arguments by position, priority, and enabled (pause and resume).
+    assert definition - set(ON_FORM) == {"args", "priority", "enabled"}

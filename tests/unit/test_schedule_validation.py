@@ -13,10 +13,10 @@ from jobs.schedules.definition import (
     ScheduleError,
     fire_time,
     next_nominal,
-    validate,
 )
 from jobs.schedules.jitter import jitter_offset
 from jobs.schedules.triggers import CronTrigger, IntervalTrigger, OnceTrigger
+from jobs.schedules.validation import validate
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 REGISTRY = load_registry("jobs.examples")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from jobs.monitoring.health import HealthState
 from jobs.monitoring.schedules import ScheduleStatus
@@ -92,36 +93,24 @@ def _with_status(record: ScheduleRecord, status: ScheduleStatus | None) -> dict[
     return values
 
 
-class ScheduleOut(BaseModel):
-    name: str
-    job: str
-    trigger: str
-    cron: str | None
-    interval_seconds: int | None
-    run_at: datetime | None
-    timezone: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    queue: str | None
-    priority: int | None
-    expires_seconds: int | None
-    jitter_seconds: int
-    catch_up: str
-    catch_up_window_seconds: int
-    overlap: str
-    enabled: bool
-    changed_by: str | None
-    changed_at: datetime | None
-    change_reason: str | None
-    source: str
-    edited_at: datetime | None
-    created_at: datetime
-    next_fire_at: datetime | None
-    last_fire_at: datetime | None
-    last_run_id: str | None
-    fired_count: int
-    skipped_count: int
-    missed_count: int
+# The API shows every field of a stored schedule but the store's own bookkeeping.
+NOT_SHOWN = frozenset({"version", "deleted", "anchor"})
+
+
+def _stored_fields() -> dict[str, Any]:
+    hints = get_type_hints(ScheduleRecord)
+    return {f.name: (hints[f.name], ...) for f in fields(ScheduleRecord) if f.name not in NOT_SHOWN}
+
+
+if TYPE_CHECKING:
+    StoredSchedule = BaseModel
+else:
+    # Derived from ScheduleRecord (itself a ScheduleDefinition), so that a new schedule
+    # field shows up here without being spelled again.
+    StoredSchedule = create_model("StoredSchedule", **_stored_fields())
+
+
+class ScheduleOut(StoredSchedule):
     anchor: datetime | None = Field(
         default=None, description="interval schedules: the grid point stored as their phase"
     )
@@ -130,7 +119,6 @@ class ScheduleOut(BaseModel):
         description="what may surprise: both day fields restricted, rare fires"
     )
 
-    grace_seconds: int | None = None
     status: ScheduleStatusOut | None = Field(
         default=None, description="health and counters; given by the list and detail reads"
     )
