@@ -182,4 +182,5 @@ def schedules_edit(name: str, **options: Any) -> None:
     click.echo(f"saved {record.name} (version {record.version}); next fire {_next_fire(record)}")
 
 
-from webapp import cli_schedule_actions  # noqa: E402, F401  (adds its commands to the group)
+# Modules that add their commands to the group (imported last: they import it).
+from webapp import cli_schedule_actions, cli_schedule_bulk  # noqa: E402, F401

@@ -144,6 +144,15 @@ class ScheduleManager(ScheduleSending):
             raise ScheduleError(errors)
         return definition, trigger
 
+    def check(self, given: ScheduleInput, now: datetime) -> tuple[ScheduleDefinition, Trigger]:
+        """A new schedule's input applied and validated, without writing (bulk import)."""
+        return self._checked(given, now)
+
+    def next_fire(
+        self, definition: ScheduleDefinition, trigger: Trigger, now: datetime
+    ) -> datetime | None:
+        return self._next_fire(definition, trigger, now)
+
     def create(
         self,
         schedule: ScheduleDefinition | ScheduleInput,
