@@ -11,18 +11,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from benchmarks.beat_data import JOB, KWARGS
 from broker.names import HOLD_SHARD_HEADER
 from broker.publisher import ConfirmingPublisher, OutgoingMessage
+from jobs.celery_app import BeatkeeperCelery
 from jobs.messages import task_message
 
 FLOOR_PREFIX = "floor-"
 BATCH = 1000
 
 
-def hold_messages(app: Any, count: int, due: float) -> list[OutgoingMessage]:
+def hold_messages(app: BeatkeeperCelery, count: int, due: float) -> list[OutgoingMessage]:
     topology = app.topology
     queue = topology.work_queue(app.settings.default_queue)
     nominal = datetime.fromtimestamp(due, UTC).isoformat()

@@ -18,6 +18,7 @@ from pytest_celery import (
 
 from broker import declare
 from broker.names import REASON_HEADER
+from jobs.celery_app import BeatkeeperCelery
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from tests.faults.test_worker_processes import finished
@@ -99,7 +100,7 @@ def test_a_redelivery_after_a_worker_kill_is_a_new_attempt_and_the_killed_one_is
     assert lost.error is not None and "worker lost" in lost.error
 
 
-def dead_letters(app: Any) -> list[Any]:
+def dead_letters(app: BeatkeeperCelery) -> list[Any]:
     dlq = app.topology.work_queue("default").dead_letter_queue
     with Connection(app.conf.broker_url) as conn, conn.channel() as channel:
         out = []

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.services.deadletters import DeadLetterService
 from jobs.settings import JobsSettings
@@ -25,14 +26,18 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def enqueuer(celery_session_app: Any, celery_session_worker: Any) -> Iterator[Enqueuer]:
+def enqueuer(
+    celery_session_app: BeatkeeperCelery, celery_session_worker: Any
+) -> Iterator[Enqueuer]:
     enq = Enqueuer(celery_session_app)
     yield enq
     enq.stop()
 
 
 @pytest.fixture
-def service(celery_session_app: Any, enqueuer: Enqueuer) -> Iterator[DeadLetterService]:
+def service(
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
+) -> Iterator[DeadLetterService]:
     svc = DeadLetterService(celery_session_app)
     svc.purge("default", confirm=True)
     yield svc
@@ -41,7 +46,7 @@ def service(celery_session_app: Any, enqueuer: Enqueuer) -> Iterator[DeadLetterS
 
 @pytest.fixture
 def client(
-    celery_session_app: Any, jobs_settings: JobsSettings, service: DeadLetterService
+    celery_session_app: BeatkeeperCelery, jobs_settings: JobsSettings, service: DeadLetterService
 ) -> Iterator[TestClient]:
     with TestClient(create_app(WebSettings(jobs=jobs_settings), celery_session_app)) as c:
         yield c
@@ -58,18 +63,23 @@ def dead_lettered(service: DeadLetterService, enqueuer: Enqueuer, n: int) -> lis
     return ids
 
 
-def release(app: Any, run_id: str) -> None:
-    testjobs.release(app.store.get(run_id).kwargs["key"])
+def release(app: BeatkeeperCelery, run_id: str) -> None:
+    record = app.store.get(run_id)
+    assert record is not None
+    testjobs.release(record.kwargs["key"])
 
 
-def succeeded_with_a_new_attempt(app: Any, run_id: str) -> None:
+def succeeded_with_a_new_attempt(app: BeatkeeperCelery, run_id: str) -> None:
     record = wait_for(lambda: (r := app.store.get(run_id)) is not None and r.done and r)
     assert record.state == "SUCCESS"
     assert [a.outcome for a in record.history] == ["FAILURE", "SUCCESS"]
 
 
 def test_the_api_lists_shows_redrives_and_purges_dead_letters(
-    celery_session_app: Any, enqueuer: Enqueuer, service: DeadLetterService, client: TestClient
+    celery_session_app: BeatkeeperCelery,
+    enqueuer: Enqueuer,
+    service: DeadLetterService,
+    client: TestClient,
 ) -> None:
     first, second, third = dead_lettered(service, enqueuer, 3)
 
@@ -114,7 +124,10 @@ def csrf(page: str) -> str:
 
 
 def test_the_pages_list_show_redrive_and_purge_only_after_a_confirm_step(
-    celery_session_app: Any, enqueuer: Enqueuer, service: DeadLetterService, client: TestClient
+    celery_session_app: BeatkeeperCelery,
+    enqueuer: Enqueuer,
+    service: DeadLetterService,
+    client: TestClient,
 ) -> None:
     first, second = dead_lettered(service, enqueuer, 2)
 
@@ -146,7 +159,10 @@ def test_the_pages_list_show_redrive_and_purge_only_after_a_confirm_step(
 
 
 def test_the_cli_lists_shows_redrives_and_purges_with_a_prompt(
-    celery_session_app: Any, enqueuer: Enqueuer, service: DeadLetterService, cli: CliRunner
+    celery_session_app: BeatkeeperCelery,
+    enqueuer: Enqueuer,
+    service: DeadLetterService,
+    cli: CliRunner,
 ) -> None:
     first, second = dead_lettered(service, enqueuer, 2)
 

@@ -11,6 +11,7 @@ import pytest
 from kombu import Connection
 
 from broker.names import REASON_HEADER
+from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.services.deadletters import (
     ConfirmationRequired,
@@ -26,21 +27,25 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def enqueuer(celery_session_app: Any, celery_session_worker: Any) -> Iterator[Enqueuer]:
+def enqueuer(
+    celery_session_app: BeatkeeperCelery, celery_session_worker: Any
+) -> Iterator[Enqueuer]:
     enq = Enqueuer(celery_session_app)
     yield enq
     enq.stop()
 
 
 @pytest.fixture
-def service(celery_session_app: Any, enqueuer: Enqueuer) -> Iterator[DeadLetterService]:
+def service(
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
+) -> Iterator[DeadLetterService]:
     svc = DeadLetterService(celery_session_app)
     svc.purge("default", confirm=True)  # each test starts from an empty DLQ
     yield svc
     svc.purge("default", confirm=True)
 
 
-def finished(app: Any, run_id: str, timeout: float = 20.0) -> RunRecord:
+def finished(app: BeatkeeperCelery, run_id: str, timeout: float = 20.0) -> RunRecord:
     def done() -> RunRecord | None:
         record = app.store.get(run_id)
         return record if record is not None and record.done else None
@@ -58,7 +63,7 @@ def dead_lettered(service: DeadLetterService, enqueuer: Enqueuer, n: int) -> lis
 
 
 def test_a_rejected_message_is_listed_with_its_reason_its_run_and_stays_in_the_queue(
-    celery_session_app: Any, enqueuer: Enqueuer, service: DeadLetterService
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer, service: DeadLetterService
 ) -> None:
     first, second = dead_lettered(service, enqueuer, 2)
 
@@ -94,10 +99,12 @@ def test_one_message_is_shown_with_headers_body_x_death_and_the_runs_attempts(
 
 
 def test_a_redriven_run_continues_under_its_id_with_a_new_attempt_on_a_real_worker(
-    celery_session_app: Any, enqueuer: Enqueuer, service: DeadLetterService
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer, service: DeadLetterService
 ) -> None:
     keep, fix = dead_lettered(service, enqueuer, 2)
-    fix_key = celery_session_app.store.get(fix).kwargs["key"]
+    fixed = celery_session_app.store.get(fix)
+    assert fixed is not None
+    fix_key = fixed.kwargs["key"]
     testjobs.release(fix_key)
 
     result = service.redrive("default", [fix])
@@ -124,7 +131,7 @@ def test_a_selection_with_an_unknown_id_redrives_nothing(
 
 
 def test_redriving_all_moves_every_message_and_a_failing_run_comes_back_with_a_new_attempt(
-    celery_session_app: Any, enqueuer: Enqueuer, service: DeadLetterService
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer, service: DeadLetterService
 ) -> None:
     ids = dead_lettered(service, enqueuer, 3)
 
@@ -158,7 +165,7 @@ def test_purging_needs_a_confirmation_and_then_empties_the_queue(
 
 
 def test_a_message_the_worker_refuses_is_listed_with_the_reason_from_its_header(
-    celery_session_app: Any, service: DeadLetterService
+    celery_session_app: BeatkeeperCelery, service: DeadLetterService
 ) -> None:
     spec = celery_session_app.topology.work_queue("default")
     with Connection(celery_session_app.conf.broker_url) as conn, conn.channel() as channel:

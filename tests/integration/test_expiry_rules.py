@@ -12,6 +12,7 @@ import pytest
 
 from broker.names import HOLD_SHARD_HEADER
 from broker.publisher import ConfirmingPublisher
+from jobs.celery_app import BeatkeeperCelery
 from jobs.messages import DUE_AT_HEADER, EXPIRY_HEADER, task_message
 from jobs.store.runs import RunRecord
 from tests.support.waiting import wait_for
@@ -19,7 +20,7 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 
-def finished(app: Any, run_id: str, timeout: float = 30.0) -> RunRecord:
+def finished(app: BeatkeeperCelery, run_id: str, timeout: float = 30.0) -> RunRecord:
     def done() -> RunRecord | None:
         record = app.store.get(run_id)
         return record if record is not None and record.done else None
@@ -29,7 +30,7 @@ def finished(app: Any, run_id: str, timeout: float = 30.0) -> RunRecord:
 
 
 def test_a_failing_job_runs_all_its_retries_past_its_expiry_and_ends_dead_lettered(
-    celery_session_app: Any, celery_session_worker: Any
+    celery_session_app: BeatkeeperCelery, celery_session_worker: Any
 ) -> None:
     app = celery_session_app
     # always_fails retries twice, 1 s apart: the last attempt starts after the expiry.
@@ -43,7 +44,7 @@ def test_a_failing_job_runs_all_its_retries_past_its_expiry_and_ends_dead_letter
     assert [a.outcome for a in record.history] == ["RETRY", "RETRY", "FAILURE"]
 
 
-def publish_held_fire(app: Any, *, late_by: float, expiry: str) -> str:
+def publish_held_fire(app: BeatkeeperCelery, *, late_by: float, expiry: str) -> str:
     """A fire due ``late_by`` seconds ago, released only now (as after a broker outage)."""
     run_id = str(uuid.uuid4())
     due = datetime.now(UTC) - timedelta(seconds=late_by)
@@ -75,7 +76,7 @@ def publish_held_fire(app: Any, *, late_by: float, expiry: str) -> str:
 
 
 def test_a_held_fire_released_late_by_the_broker_runs_instead_of_expiring(
-    celery_session_app: Any, celery_session_worker: Any
+    celery_session_app: BeatkeeperCelery, celery_session_worker: Any
 ) -> None:
     run_id = publish_held_fire(celery_session_app, late_by=120, expiry="period")
 
@@ -85,7 +86,7 @@ def test_a_held_fire_released_late_by_the_broker_runs_instead_of_expiring(
 
 
 def test_a_held_fire_released_late_past_the_schedules_own_expiry_expires(
-    celery_session_app: Any, celery_session_worker: Any
+    celery_session_app: BeatkeeperCelery, celery_session_worker: Any
 ) -> None:
     run_id = publish_held_fire(celery_session_app, late_by=120, expiry="schedule")
 

@@ -13,6 +13,7 @@ import pytest
 from kombu import Connection, Producer
 
 from broker.names import ORIGIN_QUEUE_HEADER, REASON_HEADER
+from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.worker.consumer import POISON
 from tests.support.waiting import wait_for
@@ -21,13 +22,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def enqueuer(celery_session_app: Any, celery_session_worker: Any) -> Any:
+def enqueuer(celery_session_app: BeatkeeperCelery, celery_session_worker: Any) -> Any:
     enq = Enqueuer(celery_session_app)
     yield enq
     enq.stop()
 
 
-def drain_dlq(app: Any) -> list[Any]:
+def drain_dlq(app: BeatkeeperCelery) -> list[Any]:
     dlq = app.topology.work_queue("default").dead_letter_queue
     out = []
     with Connection(app.conf.broker_url) as conn, conn.channel() as channel:
@@ -36,7 +37,9 @@ def drain_dlq(app: Any) -> list[Any]:
     return out
 
 
-def publish_raw(app: Any, body: bytes, content_type: str, headers: dict[str, Any]) -> None:
+def publish_raw(
+    app: BeatkeeperCelery, body: bytes, content_type: str, headers: dict[str, Any]
+) -> None:
     queue = app.topology.work_queue("default")
     with Connection(app.conf.broker_url) as conn:
         Producer(conn.default_channel).publish(
@@ -80,7 +83,7 @@ POISON_CASES = {
 
 
 def test_each_poison_message_is_dead_lettered_with_its_reason_and_innocent_work_still_runs(
-    celery_session_app: Any, enqueuer: Enqueuer
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
 ) -> None:
     app = celery_session_app
     drain_dlq(app)

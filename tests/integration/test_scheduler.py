@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from broker.publisher import ConfirmingPublisher
 from jobs.beat.engine import BeatConfig, BeatEngine
+from jobs.celery_app import BeatkeeperCelery
 from jobs.store.runs import RunRecord
 from jobs.store.schedules import ScheduleStore
 from tests.support.waiting import wait_for
@@ -26,14 +27,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-def api(celery_session_app: Any, celery_session_worker: Any) -> Iterator[TestClient]:
+def api(celery_session_app: BeatkeeperCelery, celery_session_worker: Any) -> Iterator[TestClient]:
     settings = WebSettings(jobs=celery_session_app.settings)
     with TestClient(create_app(settings, celery_session_app)) as client:
         yield client
 
 
 @pytest.fixture
-def beat(celery_session_app: Any, celery_session_worker: Any) -> Iterator[BeatEngine]:
+def beat(celery_session_app: BeatkeeperCelery, celery_session_worker: Any) -> Iterator[BeatEngine]:
     """A beat engine ticking in a thread with the real clock and the real broker."""
     store = ScheduleStore(celery_session_app.store.engine)
     publisher = ConfirmingPublisher(celery_session_app.conf.broker_url)
@@ -72,12 +73,12 @@ def create(api: TestClient, **fields: Any) -> str:
     return schedule
 
 
-def runs_of(app: Any, schedule: str) -> list[RunRecord]:
+def runs_of(app: BeatkeeperCelery, schedule: str) -> list[RunRecord]:
     return sorted(app.store.list(schedule=schedule, limit=1000), key=lambda r: r.enqueued_at)
 
 
 def test_a_schedule_created_through_the_api_fires_within_a_second_of_its_due_time(
-    api: TestClient, beat: BeatEngine, celery_session_app: Any
+    api: TestClient, beat: BeatEngine, celery_session_app: BeatkeeperCelery
 ) -> None:
     schedule = create(
         api, job="add", trigger="interval", interval_seconds=2, kwargs={"x": 20, "y": 22}
@@ -99,7 +100,7 @@ def test_a_schedule_created_through_the_api_fires_within_a_second_of_its_due_tim
 
 
 def test_a_pause_stops_a_schedule_and_a_resume_restarts_it_without_a_burst(
-    api: TestClient, beat: BeatEngine, celery_session_app: Any
+    api: TestClient, beat: BeatEngine, celery_session_app: BeatkeeperCelery
 ) -> None:
     schedule = create(
         api, job="add", trigger="interval", interval_seconds=1, kwargs={"x": 1}, catch_up="all"
@@ -130,7 +131,7 @@ def test_a_pause_stops_a_schedule_and_a_resume_restarts_it_without_a_burst(
 
 
 def test_run_now_and_backfill_send_exactly_the_requested_fires(
-    api: TestClient, beat: BeatEngine, celery_session_app: Any
+    api: TestClient, beat: BeatEngine, celery_session_app: BeatkeeperCelery
 ) -> None:
     schedule = create(
         api, job="add", trigger="cron", cron="0 3 * * *", timezone="Europe/Paris", kwargs={"x": 5}
@@ -164,7 +165,7 @@ def test_run_now_and_backfill_send_exactly_the_requested_fires(
 
 
 def test_overlap_skip_does_not_fire_while_a_slow_run_is_in_progress(
-    api: TestClient, beat: BeatEngine, celery_session_app: Any
+    api: TestClient, beat: BeatEngine, celery_session_app: BeatkeeperCelery
 ) -> None:
     schedule = create(
         api,
@@ -187,7 +188,7 @@ def test_overlap_skip_does_not_fire_while_a_slow_run_is_in_progress(
 
 
 def test_invalid_schedules_are_refused_with_each_field_named_and_nothing_stored(
-    api: TestClient, celery_session_app: Any
+    api: TestClient, celery_session_app: BeatkeeperCelery
 ) -> None:
     response = api.post(
         "/api/schedules",
@@ -225,7 +226,7 @@ def test_invalid_schedules_are_refused_with_each_field_named_and_nothing_stored(
 
 
 def test_a_fire_sent_ahead_is_cancelled_by_a_pause_and_the_worker_does_not_run_it(
-    api: TestClient, beat: BeatEngine, celery_session_app: Any
+    api: TestClient, beat: BeatEngine, celery_session_app: BeatkeeperCelery
 ) -> None:
     schedule = create(api, job="add", trigger="interval", interval_seconds=3, kwargs={"x": 1})
 
@@ -255,5 +256,6 @@ def test_a_fire_sent_ahead_is_cancelled_by_a_pause_and_the_worker_does_not_run_i
     wait_for(lambda: (r := celery_session_app.store.get(probe_id)) and r.state == "SUCCESS", 20)
 
     record = celery_session_app.store.get(ahead.id)
+    assert record is not None
     assert (record.state, record.attempts, record.reason) == ("CANCELLED", 0, "schedule paused")
     assert record.started_at is None

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from kombu import Connection
 
+from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.store.runs import RunRecord
 from tests.support import testjobs
@@ -17,13 +18,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def enqueuer(celery_session_app: Any, celery_session_worker: Any) -> Any:
+def enqueuer(celery_session_app: BeatkeeperCelery, celery_session_worker: Any) -> Any:
     enq = Enqueuer(celery_session_app)
     yield enq
     enq.stop()
 
 
-def finished(app: Any, run_id: str, timeout: float = 20.0) -> RunRecord:
+def finished(app: BeatkeeperCelery, run_id: str, timeout: float = 20.0) -> RunRecord:
     def done() -> RunRecord | None:
         record = app.store.get(run_id)
         return record if record is not None and record.done else None
@@ -32,7 +33,7 @@ def finished(app: Any, run_id: str, timeout: float = 20.0) -> RunRecord:
     return result
 
 
-def dead_letters(app: Any, queue: str = "default") -> list[Any]:
+def dead_letters(app: BeatkeeperCelery, queue: str = "default") -> list[Any]:
     """Drain this session's DLQ for ``queue`` and return its messages."""
     dlq = app.topology.work_queue(queue).dead_letter_queue
     out = []
@@ -43,7 +44,7 @@ def dead_letters(app: Any, queue: str = "default") -> list[Any]:
 
 
 def test_an_enqueued_job_runs_on_a_real_worker_and_its_result_is_recorded(
-    celery_session_app: Any, enqueuer: Enqueuer
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
 ) -> None:
     run = enqueuer.enqueue("add", {"x": 2, "y": 3})
 
@@ -57,7 +58,7 @@ def test_an_enqueued_job_runs_on_a_real_worker_and_its_result_is_recorded(
 
 
 def test_a_job_failing_twice_retries_exactly_twice_with_the_declared_delays(
-    celery_session_app: Any, enqueuer: Enqueuer
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
 ) -> None:
     key = uuid.uuid4().hex
     run = enqueuer.enqueue("flaky", {"key": key, "fail_times": 2})
@@ -84,7 +85,7 @@ def test_a_job_failing_twice_retries_exactly_twice_with_the_declared_delays(
 
 
 def test_a_job_that_always_fails_is_dead_lettered_after_max_retries_with_its_exception(
-    celery_session_app: Any, enqueuer: Enqueuer
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
 ) -> None:
     dead_letters(celery_session_app)  # start from an empty DLQ
     key = uuid.uuid4().hex
@@ -105,7 +106,7 @@ def test_a_job_that_always_fails_is_dead_lettered_after_max_retries_with_its_exc
 
 
 def test_an_exception_outside_the_policy_is_not_retried_and_is_dead_lettered(
-    celery_session_app: Any, enqueuer: Enqueuer
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
 ) -> None:
     dead_letters(celery_session_app)
     run = enqueuer.enqueue("fails_without_retry", {"key": "k"})
@@ -118,7 +119,7 @@ def test_an_exception_outside_the_policy_is_not_retried_and_is_dead_lettered(
 
 
 def test_a_discard_policy_records_the_failure_without_dead_lettering(
-    celery_session_app: Any, enqueuer: Enqueuer
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
 ) -> None:
     dead_letters(celery_session_app)
     run = enqueuer.enqueue("fails_and_is_discarded", {"key": "k"})

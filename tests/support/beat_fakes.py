@@ -10,6 +10,7 @@ from typing import Any
 from broker.publisher import OutgoingMessage
 from jobs.beat.engine import BeatConfig, BeatEngine
 from jobs.beat.runner import BeatRunner, RunnerConfig
+from jobs.celery_app import BeatkeeperCelery
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.schedules.kinds import TriggerKind
 from jobs.store.fires import Guard
@@ -67,7 +68,7 @@ class Broker:
         ]
 
 
-def make_runner(app: Any, clocks: Clocks, sink: Broker, owner: str) -> BeatRunner:
+def make_runner(app: BeatkeeperCelery, clocks: Clocks, sink: Broker, owner: str) -> BeatRunner:
     """A runner whose engines publish to ``sink``, on ``app``'s store, driven by ``clocks``."""
     store = ScheduleStore(app.store.engine)
 

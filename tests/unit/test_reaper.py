@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from jobs.beat.planning import UNFINISHED
+from jobs.celery_app import BeatkeeperCelery
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from jobs.store.attempts import AttemptKey, AttemptStarted
@@ -26,7 +27,7 @@ def app(free_sqlite_url: str) -> Any:
     app.store.engine.dispose()
 
 
-def started(app: Any, run_id: str, seconds_ago: float) -> None:
+def started(app: BeatkeeperCelery, run_id: str, seconds_ago: float) -> None:
     run = NewRun(run_id, "add", "bk.default", {"x": 1}, schedule="s")
     at = utcnow() - timedelta(seconds=seconds_ago)
     app.store.start_attempt(AttemptStarted(run, AttemptKey(0, 0), "gone@host", at))
@@ -49,7 +50,9 @@ def test_a_run_started_longer_ago_than_its_hard_limit_allows_is_resolved_as_work
     assert stale.state not in UNFINISHED and alive.state in UNFINISHED
 
 
-def test_a_run_pending_long_past_its_due_time_is_resolved_with_its_reason(app: Any) -> None:
+def test_a_run_pending_long_past_its_due_time_is_resolved_with_its_reason(
+    app: BeatkeeperCelery,
+) -> None:
     after = app.settings.worker.reap_pending_after
     long_ago = utcnow() - timedelta(seconds=after + 60)
     with app.store.engine.begin() as conn:
@@ -59,15 +62,18 @@ def test_a_run_pending_long_past_its_due_time_is_resolved_with_its_reason(app: A
     assert reap_once(app)["waiting"] == 1
 
     lost = app.store.get("lost")
-    assert lost.state == "FAILURE" and "no worker took its message" in lost.error
-    assert app.store.get("queued").state == "PENDING"
+    assert lost is not None
+    assert lost.state == "FAILURE" and "no worker took its message" in (lost.error or "")
+    queued = app.store.get("queued")
+    assert queued is not None and queued.state == "PENDING"
 
 
-def test_a_resolved_run_whose_message_turns_up_runs_again(app: Any) -> None:
+def test_a_resolved_run_whose_message_turns_up_runs_again(app: BeatkeeperCelery) -> None:
     limit = app.tasks["add"].time_limit + MARGIN
     started(app, "late", seconds_ago=limit + 5)
     reap_once(app)
 
     run = NewRun("late", "add", "bk.default", {"x": 1})
     assert app.store.start_attempt(AttemptStarted(run, AttemptKey(0, 1), "w2", utcnow()))
-    assert app.store.get("late").state == "STARTED"
+    late = app.store.get("late")
+    assert late is not None and late.state == "STARTED"
