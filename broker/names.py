@@ -47,3 +47,22 @@ REASON_HEADER = "x-beatkeeper-reason"
 ORIGIN_QUEUE_HEADER = "x-beatkeeper-queue"
 # Set by quorum queues: how many times the message was delivered before and returned.
 DELIVERY_COUNT_HEADER = "x-delivery-count"
+
+
+# Celery's own names. Left at their defaults (``celery.pidbox``, ``celeryev``, ``celery@HOST``)
+# they are shared by every app on a vhost: a second deployment would see, and could control,
+# this one's workers, and its Flower would show this one's task arguments and results.
+def control_namespace(prefix: str) -> str:
+    """Celery's ``control_exchange``: kombu names the mailbox ``<it>.pidbox`` and its replies
+    ``reply.<it>.pidbox``."""
+    return prefix
+
+
+def event_exchange_name(prefix: str) -> str:
+    """Celery's ``event_exchange`` (and ``event_queue_prefix``) for worker and task events."""
+    return f"{prefix}.celeryev"
+
+
+def worker_node_name(prefix: str, host: str = "%h") -> str:
+    """A worker's default node name: ``<prefix>@<host>`` instead of ``celery@<host>``."""
+    return f"{prefix}@{host}"

@@ -7,12 +7,38 @@ app reads them with their types instead of through ``Any``.
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
+from celery import Celery
+from celery.apps.worker import Worker as WorkerProgram
+from celery.utils.nodenames import NODENAME_DEFAULT, host_format, nodesplit
+from kombu.utils.objects import cached_property
+
+from broker import names
 from broker.topology import Topology
 from jobs.registry import JobRegistry
 from jobs.settings import JobsSettings
 from jobs.store import RunStore
+
+
+class PrefixedWorker(WorkerProgram):
+    """``celery worker`` whose default node name is ``<prefix>@<host>``, not ``celery@<host>``.
+
+    Celery has no setting for the default node name (its CLI fills in ``celery@HOST`` before
+    the app is consulted), so a name whose first half is Celery's default is taken as "not
+    chosen": ``-n w1@%h`` is kept, ``-n celery@%h`` and no ``-n`` become ``<prefix>@%h``.
+    """
+
+    app: BeatkeeperCelery
+
+    def __init__(self, app: Any = None, hostname: str | None = None, **kwargs: Any) -> None:
+        owner = app or self.app
+        name, host = nodesplit(hostname or "")
+        if name in (None, NODENAME_DEFAULT) and isinstance(owner, BeatkeeperCelery):
+            hostname = host_format(
+                names.worker_node_name(owner.settings.broker.prefix, host or "%h")
+            )
+        super().__init__(app=app, hostname=hostname, **kwargs)
 
 
 class BeatkeeperCelery(Celery):
@@ -40,3 +66,9 @@ class BeatkeeperCelery(Celery):
         self.topology = topology
         self.registry = registry
         self.store = store
+
+    @cached_property
+    def Worker(self) -> type[WorkerProgram]:  # Celery's own name for this seam
+        """The worker program, with node names that follow the queue prefix."""
+        cls: type[WorkerProgram] = self.subclass_with_self(PrefixedWorker)
+        return cls

@@ -8,6 +8,7 @@ from typing import Any
 
 from celery.signals import worker_process_init
 
+from broker import names
 from broker.topology import Topology, describe, kombu_work_queues
 from jobs.celery_app import BeatkeeperCelery
 from jobs.policies import effective
@@ -60,6 +61,11 @@ def celery_config(settings: JobsSettings, topology: Topology) -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": False,
         "task_track_started": True,
         "task_publish_retry_policy": settings.publish_retry.as_kombu(),
+        # Celery's control and event exchanges follow the prefix too, so deployments (and test
+        # sessions) sharing a vhost neither see nor control each other's workers.
+        "control_exchange": names.control_namespace(settings.broker.prefix),
+        "event_exchange": names.event_exchange_name(settings.broker.prefix),
+        "event_queue_prefix": names.event_exchange_name(settings.broker.prefix),
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "worker_prefetch_multiplier": 1,
