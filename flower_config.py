@@ -1,34 +1,64 @@
 """Flower's configuration: ``celery -A jobs flower --conf=flower_config.py``.
 
 Every value comes from ``JobsSettings`` (``BEATKEEPER_FLOWER_*``, read once with the rest
-of the app's settings); command-line options override this file. Outside local development
-Flower refuses to start without basic auth
-(``BEATKEEPER_FLOWER_BASIC_AUTH=user:password[,user2:password2]``).
-Note: Flower does not protect /metrics and /healthcheck with basic auth.
+of the app's settings); command-line options override this file.
+
+Security (README "Security"):
+- Outside local development Flower refuses to start without basic auth
+  (``BEATKEEPER_FLOWER_BASIC_AUTH=user:password[,user2:password2]``, a password of at least
+  16 characters), and then ``/metrics`` and ``/healthcheck`` need the same credentials
+  (Flower itself leaves them open).
+- In local development without basic auth Flower must listen on loopback, and its JSON API
+  stays closed (401): ``FLOWER_UNAUTHENTICATED_API`` is never set, because with it Flower answers
+  any web page's cross-origin POST (enqueue, revoke, shut workers down) with
+  ``Access-Control-Allow-Origin: *``.
 """
 
 import os
+from typing import Any
 from urllib.parse import urlsplit
+
+import tornado.web
+from flower.views import monitor
+from tornado.options import options as _flower_options
 
 from jobs.celery import app
 
 _settings = app.settings
 _flower = _settings.flower
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-address = _flower.address
+# Flower has parsed its command line before it runs this file, and the command line wins
+# afterwards: check the address Flower will really listen on.
+address = _flower_options.address or _flower.address
 port = _flower.port
+
+# Whatever the shell says: an open JSON API would answer cross-origin writes from any page.
+os.environ.pop("FLOWER_UNAUTHENTICATED_API", None)
+
+
+def _require_credentials(handler: Any) -> None:
+    # Flower checks basic auth on its pages and API but not on /metrics and /healthcheck;
+    # ``current_user`` runs its check (a 401 for missing or wrong credentials).
+    if not handler.current_user:
+        raise tornado.web.HTTPError(401)
+
 
 if _flower.basic_auth:
     basic_auth = list(_flower.basic_auth)
-elif _settings.broker.is_local:
-    if address in ("127.0.0.1", "localhost", "::1"):
-        # Local development without auth, reachable from this machine only: keep Flower's
-        # JSON API (401 without auth by default) usable for scripts and tests.
-        os.environ.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
-else:
+    # The one place Flower offers no option: its two monitoring handlers skip authentication.
+    monitor.Metrics.prepare = _require_credentials  # type: ignore[method-assign]
+    monitor.Healthcheck.prepare = _require_credentials  # type: ignore[method-assign]
+elif not _settings.broker.is_local:
     raise SystemExit(
         f"BEATKEEPER_FLOWER_BASIC_AUTH is unset while BEATKEEPER_ENV="
         f"{_settings.broker.environment!r}: Flower would be open to anyone; set user:password"
+    )
+elif address not in _LOOPBACK:
+    raise SystemExit(
+        f"Flower without BEATKEEPER_FLOWER_BASIC_AUTH would listen on {address!r}: in "
+        "development set BEATKEEPER_FLOWER_ADDRESS=127.0.0.1, or set "
+        "BEATKEEPER_FLOWER_BASIC_AUTH=user:password to listen elsewhere"
     )
 
 # Keep task history across restarts.

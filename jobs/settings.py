@@ -90,6 +90,14 @@ class WorkerSettings(EnvSettings):
     )
 
 
+MIN_FLOWER_PASSWORD = 16
+_DEFAULT_PASSWORDS = frozenset({"admin", "password", "changeme", "change-me", "flower", "secret"})
+
+
+def _weak(password: str) -> bool:
+    return len(password) < MIN_FLOWER_PASSWORD or password.lower() in _DEFAULT_PASSWORDS
+
+
 class FlowerSettings(EnvSettings):
     """``BEATKEEPER_FLOWER_*``: where Flower listens, who may use it, and the URL linking to it."""
 
@@ -176,6 +184,14 @@ class JobsSettings(EnvSettings):
             raise ValueError("BEATKEEPER_WORKER_CONCURRENCY must be at least 1")
         if self.run_retention_days < 1:
             raise ValueError("BEATKEEPER_RUN_RETENTION_DAYS must be at least 1")
+        if not self.broker.is_local:
+            weak = [a.split(":", 1)[0] for a in self.flower.basic_auth if _weak(a.split(":", 1)[1])]
+            if weak:
+                raise UnsafeSettingsError(
+                    "BEATKEEPER_FLOWER_BASIC_AUTH has a short or default password for "
+                    f"{', '.join(weak)} while BEATKEEPER_ENV={self.broker.environment!r}; "
+                    f"use at least {MIN_FLOWER_PASSWORD} random characters"
+                )
         if not self.broker.is_local and self.database_url == DEFAULT_DATABASE_URL:
             raise UnsafeSettingsError(
                 "DATABASE_URL is the embedded SQLite default while "

@@ -182,3 +182,22 @@ def test_rabbitmq_runs_with_a_dedicated_user_and_vhost_instead_of_guest() -> Non
         for key, value in _environment(service).items():
             if key.endswith("_URL") and "rabbitmq" in value:
                 assert "guest" not in value, f"{name}: {key} uses the guest account"
+
+
+def test_every_published_port_listens_on_loopback_only() -> None:
+    services = _load_compose_file()["services"]
+
+    published = {
+        f"{name}: {port}": str(port).startswith("127.0.0.1:")
+        for name, service in services.items()
+        for port in service.get("ports") or []
+    }
+
+    assert published, "compose.yaml publishes no port"
+    assert all(published.values()), f"published on every interface: {published}"
+
+
+def test_worker_healthcheck_pings_the_prefixed_node_name() -> None:
+    test = _load_compose_file()["services"]["worker"]["healthcheck"]["test"]
+
+    assert "beatkeeper@$$HOSTNAME" in " ".join(test)

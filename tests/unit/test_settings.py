@@ -148,3 +148,14 @@ def test_the_job_modules_are_read_from_a_comma_separated_variable() -> None:
         {"BEATKEEPER_JOB_MODULES": "jobs.examples, tests.support.testjobs"}
     )
     assert settings.job_modules == ("jobs.examples", "tests.support.testjobs")
+
+
+@pytest.mark.parametrize("password", ["admin", "short-pass", "changeme"])
+def test_a_short_or_default_flower_password_is_refused_outside_development(
+    password: str,
+) -> None:
+    env = {**PRODUCTION, "BEATKEEPER_FLOWER_BASIC_AUTH": f"ops:{password}"}
+    with pytest.raises(UnsafeSettingsError, match="BEATKEEPER_FLOWER_BASIC_AUTH.*ops"):
+        WebSettings.from_env(env)
+    local = {"BEATKEEPER_ENV": "development", "BEATKEEPER_FLOWER_BASIC_AUTH": f"ops:{password}"}
+    assert JobsSettings.from_env(local).flower.basic_auth == (f"ops:{password}",)
