@@ -155,7 +155,7 @@ def test_a_short_or_default_flower_password_is_refused_outside_development(
     password: str,
 ) -> None:
     env = {**PRODUCTION, "BEATKEEPER_FLOWER_BASIC_AUTH": f"ops:{password}"}
-    with pytest.raises(UnsafeSettingsError, match="BEATKEEPER_FLOWER_BASIC_AUTH.*ops"):
+    with pytest.raises(UnsafeSettingsError, match=r"BEATKEEPER_FLOWER_BASIC_AUTH.*ops"):
         WebSettings.from_env(env)
     local = {"BEATKEEPER_ENV": "development", "BEATKEEPER_FLOWER_BASIC_AUTH": f"ops:{password}"}
     assert JobsSettings.from_env(local).flower.basic_auth == (f"ops:{password}",)
