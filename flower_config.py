@@ -22,11 +22,11 @@ import tornado.web
 from flower.views import monitor
 from tornado.options import options as _flower_options
 
+from broker.settings import is_loopback
 from jobs.celery import app
 
 _settings = app.settings
 _flower = _settings.flower
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 # Flower has parsed its command line before it runs this file, and the command line wins
 # afterwards: check the address Flower will really listen on.
@@ -54,7 +54,7 @@ elif not _settings.broker.is_local:
         f"BEATKEEPER_FLOWER_BASIC_AUTH is unset while BEATKEEPER_ENV="
         f"{_settings.broker.environment!r}: Flower would be open to anyone; set user:password"
     )
-elif address not in _LOOPBACK:
+elif not is_loopback(address):
     raise SystemExit(
         f"Flower without BEATKEEPER_FLOWER_BASIC_AUTH would listen on {address!r}: in "
         "development set BEATKEEPER_FLOWER_ADDRESS=127.0.0.1, or set "

@@ -7,6 +7,7 @@ given in its place) once, and the result is passed to whoever needs it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any, Self
@@ -24,6 +25,16 @@ from pydantic_settings import (
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672"
 LOCAL_ENVIRONMENTS = frozenset({"development", "test"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address to bind) reaches this machine only."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class UnsafeSettingsError(RuntimeError):

@@ -43,6 +43,8 @@ def up(host: str | None, port: int | None, only: tuple[str, ...]) -> None:
 
     web = _web_settings()
     settings = web.jobs
+    if host is not None and (refusal := web.bind_refusal(host, "--host")):
+        _fail(refusal, 2)
     host = host or web.host
     port = port or web.port
     Path("var").mkdir(exist_ok=True)

@@ -8,7 +8,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 
 from broker.management import public_url
-from broker.settings import EnvSettings, UnsafeSettingsError
+from broker.settings import EnvSettings, UnsafeSettingsError, is_loopback
 from jobs.settings import JobsSettings
 
 DEV_SECRET_KEY = "beatkeeper-development-only-secret"
@@ -42,9 +42,24 @@ class WebSettings(EnvSettings):
                 "BEATKEEPER_SECRET_KEY is unset (the development default) while "
                 f"BEATKEEPER_ENV={self.jobs.broker.environment!r}; set a long random value"
             )
+        if refusal := self.bind_refusal(self.host):
+            raise UnsafeSettingsError(refusal)
         if not self.jobs.broker.is_local and len(self.secret_key) < 32:
             raise UnsafeSettingsError("BEATKEEPER_SECRET_KEY must be at least 32 characters")
         return self
+
+    def bind_refusal(self, host: str, option: str = "BEATKEEPER_WEB_HOST") -> str | None:
+        """Why the web app must not listen on ``host``, or None.
+
+        In development nothing asks for credentials, so only this machine may connect.
+        """
+        if self.jobs.broker.is_local and not is_loopback(host):
+            return (
+                f"{option}={host!r} would open the development web app (no login) to other "
+                f"machines while BEATKEEPER_ENV={self.jobs.broker.environment!r}; listen on "
+                "127.0.0.1, or set BEATKEEPER_ENV=production (with its required secrets)"
+            )
+        return None
 
     @property
     def flower_url(self) -> str:

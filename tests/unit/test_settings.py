@@ -159,3 +159,18 @@ def test_a_short_or_default_flower_password_is_refused_outside_development(
         WebSettings.from_env(env)
     local = {"BEATKEEPER_ENV": "development", "BEATKEEPER_FLOWER_BASIC_AUTH": f"ops:{password}"}
     assert JobsSettings.from_env(local).flower.basic_auth == (f"ops:{password}",)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.com"])
+def test_development_refuses_to_serve_the_web_app_beyond_loopback(host: str) -> None:
+    with pytest.raises(UnsafeSettingsError, match=r"BEATKEEPER_WEB_HOST=.*127\.0\.0\.1"):
+        WebSettings.from_env({"BEATKEEPER_WEB_HOST": host})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_development_serves_the_web_app_on_loopback(host: str) -> None:
+    assert WebSettings.from_env({"BEATKEEPER_WEB_HOST": host}).host == host
+
+
+def test_production_may_serve_the_web_app_on_every_interface() -> None:
+    assert WebSettings.from_env({**PRODUCTION, "BEATKEEPER_WEB_HOST": "0.0.0.0"}).host == "0.0.0.0"
