@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{q.name:40} ready={q.ready:<8} unacked={q.unacked:<8} consumers={q.consumers}"
                 )
             return 0
-        with Connection(settings.url, connect_timeout=settings.connect_timeout) as conn:
+        with Connection(
+            settings.url,
+            connect_timeout=settings.connect_timeout,
+            ssl=settings.ssl_options or False,
+        ) as conn:
             action = declare.declare if args.command == "declare" else declare.verify
             for state in action(conn, topology):
                 print(f"{state.name:40} messages={state.messages:<8} consumers={state.consumers}")

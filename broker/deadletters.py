@@ -192,10 +192,12 @@ class DeadLetterBox:
         connect_timeout: float = 5.0,
         publisher: Callable[[], ConfirmingPublisher] | None = None,
         idle_timeout: float = 2.0,
+        ssl: dict[str, Any] | None = None,
     ) -> None:
         self._url = url
+        self._ssl = ssl
         self._connect_timeout = connect_timeout
-        self._publisher = publisher or (lambda: ConfirmingPublisher(url))
+        self._publisher = publisher or (lambda: ConfirmingPublisher(url, ssl=ssl))
         # How long to wait for a counted message that does not come (someone else took it).
         self._idle_timeout = idle_timeout
 
@@ -208,8 +210,10 @@ class DeadLetterBox:
         that a listing right after a peek or a move does not find the queue short.
         """
         parts = parse_url(self._url)
+        ssl = self._ssl or (True if parts["transport"] == "amqps" else None)
         conn = amqp.Connection(
-            host=f"{parts['hostname'] or '127.0.0.1'}:{parts['port'] or 5672}",
+            host=f"{parts['hostname'] or '127.0.0.1'}:{parts['port'] or (5671 if ssl else 5672)}",
+            ssl=ssl or False,
             userid=parts["userid"] or "guest",
             password=parts["password"] or "guest",
             virtual_host=parts["virtual_host"] or "/",

@@ -69,8 +69,10 @@ class ConfirmingPublisher:
         declare: Declarer | None = None,
         confirm_timeout: float = 10.0,
         connect_timeout: float = 5.0,
+        ssl: dict[str, Any] | None = None,
     ) -> None:
         self._url = url
+        self._ssl = ssl
         self._retry = retry or PublishRetryPolicy()
         self._declare = declare
         self._confirm_timeout = confirm_timeout
@@ -85,9 +87,12 @@ class ConfirmingPublisher:
     # -- connection -------------------------------------------------------------
     def _connect(self) -> None:
         parts = parse_url(self._url)
-        host = f"{parts['hostname'] or '127.0.0.1'}:{parts['port'] or 5672}"
+        ssl = self._ssl or (True if parts["transport"] == "amqps" else None)
+        default_port = 5671 if ssl else 5672
+        host = f"{parts['hostname'] or '127.0.0.1'}:{parts['port'] or default_port}"
         conn = amqp.Connection(
             host=host,
+            ssl=ssl or False,
             userid=parts["userid"] or "guest",
             password=parts["password"] or "guest",
             virtual_host=parts["virtual_host"] or "/",

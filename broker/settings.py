@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import unquote, urlsplit
 
@@ -138,6 +140,13 @@ class BrokerSettings(EnvSettings):
         default=5.0, validation_alias="BEATKEEPER_BROKER_CONNECT_TIMEOUT"
     )
 
+    # TLS to RabbitMQ: on with an amqps:// URL, BEATKEEPER_BROKER_USE_SSL=true or any file
+    # below; the server's certificate is always verified (against the CA file if given).
+    use_ssl: bool | None = Field(default=None, validation_alias="BEATKEEPER_BROKER_USE_SSL")
+    ssl_ca: str | None = Field(default=None, validation_alias="BEATKEEPER_BROKER_SSL_CA")
+    ssl_cert: str | None = Field(default=None, validation_alias="BEATKEEPER_BROKER_SSL_CERT")
+    ssl_key: str | None = Field(default=None, validation_alias="BEATKEEPER_BROKER_SSL_KEY")
+
     _split_queues = field_validator("queues", mode="before")(_comma_separated)
 
     @model_validator(mode="after")
@@ -153,6 +162,7 @@ class BrokerSettings(EnvSettings):
             raise ValueError("BEATKEEPER_QUEUE_PREFIX must be non-empty and free of ' ', '#', '*'")
         if self.connect_timeout <= 0:
             raise ValueError("BEATKEEPER_BROKER_CONNECT_TIMEOUT must be above 0 seconds")
+        self._check_tls()
         if not self.is_local:
             for name, url in (
                 ("BEATKEEPER_BROKER_URL", self.url),
@@ -166,6 +176,52 @@ class BrokerSettings(EnvSettings):
                         f"BEATKEEPER_ENV={self.environment!r}; set a dedicated user and password"
                     )
         return self
+
+    def _check_tls(self) -> None:
+        files = {
+            "BEATKEEPER_BROKER_SSL_CA": self.ssl_ca,
+            "BEATKEEPER_BROKER_SSL_CERT": self.ssl_cert,
+            "BEATKEEPER_BROKER_SSL_KEY": self.ssl_key,
+        }
+        missing = [f"{k}={v!r}" for k, v in files.items() if v and not Path(v).is_file()]
+        if missing:
+            raise ValueError(f"no such file: {', '.join(missing)}")
+        if bool(self.ssl_cert) != bool(self.ssl_key):
+            raise ValueError("BEATKEEPER_BROKER_SSL_CERT and BEATKEEPER_BROKER_SSL_KEY go together")
+        if self.use_ssl is False and (self.scheme == "amqps" or any(files.values())):
+            raise ValueError(
+                "BEATKEEPER_BROKER_USE_SSL=false contradicts an amqps:// BEATKEEPER_BROKER_URL "
+                "or a BEATKEEPER_BROKER_SSL_* file"
+            )
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower()
+
+    @property
+    def tls(self) -> bool:
+        """Whether connections to RabbitMQ use TLS."""
+        if self.use_ssl is not None:
+            return self.use_ssl
+        return self.scheme == "amqps" or bool(self.ssl_ca or self.ssl_cert)
+
+    @property
+    def ssl_options(self) -> dict[str, Any] | None:
+        """TLS options for kombu (``broker_use_ssl``) and py-amqp (``ssl=``); None: plain AMQP."""
+        if not self.tls:
+            return None
+        options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED}
+        if self.ssl_ca:
+            options["ca_certs"] = self.ssl_ca
+        if self.ssl_cert:
+            options["certfile"] = self.ssl_cert
+            options["keyfile"] = self.ssl_key
+        return options
+
+    @property
+    def default_port(self) -> int:
+        """The port when the URL names none: 5671 for AMQP over TLS, else 5672."""
+        return 5671 if self.tls else 5672
 
     @property
     def is_local(self) -> bool:

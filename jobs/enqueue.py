@@ -120,6 +120,7 @@ class Enqueuer:
                 settings.broker.url,
                 retry=settings.publish_retry,
                 connect_timeout=settings.broker.connect_timeout,
+                ssl=settings.broker.ssl_options,
             )
         return self._publisher
 

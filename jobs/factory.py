@@ -41,6 +41,8 @@ def celery_config(settings: JobsSettings, topology: Topology) -> dict[str, Any]:
         "broker_connection_timeout": settings.broker.connect_timeout,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {"confirm_publish": True},
+        # TLS options (CA, client certificate) from BEATKEEPER_BROKER_SSL_*; False: plain AMQP.
+        "broker_use_ssl": settings.broker.ssl_options or False,
         "result_backend": settings.result_backend,
         "task_ignore_result": settings.result_backend is None,
         # JSON only: pickle would let anyone who can publish run code in a worker.

@@ -57,7 +57,11 @@ def up(host: str | None, port: int | None, only: tuple[str, ...]) -> None:
     click.echo(f"up: database ready ({_redact(settings.database_url)})")
     from broker.topology import describe
 
-    with Connection(settings.broker.url, connect_timeout=settings.broker.connect_timeout) as conn:
+    with Connection(
+        settings.broker.url,
+        connect_timeout=settings.broker.connect_timeout,
+        ssl=settings.broker.ssl_options or False,
+    ) as conn:
         declare.declare(conn, describe(settings.broker))
     click.echo(f"up: topology declared ({', '.join(settings.broker.queues)} + DLQs)")
     web_url = f"http://{host}:{port}"

@@ -89,6 +89,7 @@ class DatabaseScheduler(Scheduler):
             retry=PublishRetryPolicy(max_retries=0),
             confirm_timeout=5.0,
             connect_timeout=app.settings.broker.connect_timeout,
+            ssl=app.settings.broker.ssl_options,
         )
         publisher = self.publisher
         beat = app.settings.beat

@@ -139,8 +139,9 @@ class DeadLetterService:
         self.box = box or DeadLetterBox(
             settings.broker.url,
             connect_timeout=settings.broker.connect_timeout,
+            ssl=settings.broker.ssl_options,
             publisher=lambda: ConfirmingPublisher(
-                settings.broker.url, retry=settings.publish_retry
+                settings.broker.url, retry=settings.publish_retry, ssl=settings.broker.ssl_options
             ),
         )
 
