@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -231,3 +232,33 @@ def test_a_beat_whose_broker_is_down_backs_off_and_logs_the_outage_once(stack: A
         assert text.count("Traceback") == 0
         assert leader(stack) is not None  # it keeps its lease while only the broker is away
     assert scheduled_fires(stack, "busy") == []
+
+
+def test_a_beat_locked_out_of_its_sqlite_store_keeps_running_and_stops_on_sigterm(
+    stack: Any,
+) -> None:
+    stack.manager.create(
+        ScheduleDefinition(
+            name="locked", job="add", trigger="interval", interval_seconds=1, kwargs={"x": 1}
+        ),
+        by="test",
+    )
+    with running("beat-locked", BEAT, stack.env, stack.tmp) as beat:
+        log = stack.tmp / "beat-locked.log"
+        wait_for(lambda: leader(stack), 30)
+        path = stack.env["DATABASE_URL"].removeprefix("sqlite:///")
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, as another process would hold it
+        try:
+            wait_for(lambda: "store lost" in log.read_text(), 20)
+            assert beat.poll() is None, "the beat exited"
+            stopped = time.monotonic()
+            beat.send_signal(signal.SIGTERM)
+            beat.wait(15)
+            took = time.monotonic() - stopped
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert took < 2.0, f"the beat took {took:.2f} s to exit after SIGTERM"
+    text = log.read_text()
+    assert text.count("store lost") == 1 and "Traceback" not in text
