@@ -239,7 +239,11 @@ def test_a_beat_locked_out_of_its_sqlite_store_keeps_running_and_stops_on_sigter
 ) -> None:
     stack.manager.create(
         ScheduleDefinition(
-            name="locked", job="add", trigger="interval", interval_seconds=1, kwargs={"x": 1}
+            name="locked",
+            job="add",
+            trigger=TriggerKind.INTERVAL,
+            interval_seconds=1,
+            kwargs={"x": 1},
         ),
         by="test",
     )

@@ -31,7 +31,7 @@ def test_health_is_503_while_the_broker_blocks_publishers_under_a_memory_alarm(
     env = settings_env("bk-health-fault", database_url, broker.url)
     settings = WebSettings(jobs=JobsSettings.from_env(env))
     app = create_celery_app(settings.jobs, load_registry("jobs.examples"))
-    node = broker.node  # type: ignore[attr-defined]
+    node = broker.node
     with TestClient(create_app(settings, app)) as client:
         assert client.get("/api/health").status_code == 200
         node.ctl("set_vm_memory_high_watermark", "0.0000001")  # every publisher is blocked
