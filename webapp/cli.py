@@ -14,7 +14,7 @@ from webapp.cli_common import Commands, _fail, _jobs_settings, _web_settings
 
 PROCESS_COMMANDS = {
     "web": "{python} -m uvicorn --factory webapp.asgi:create_app --host {host} --port {port} "
-    "--no-access-log",
+    "--no-access-log --workers {web_workers}",
     "worker": "{python} -m celery -A jobs worker --loglevel INFO",
     "beat": "{python} -m celery -A jobs beat --loglevel INFO",
     "flower": "{python} -m celery -A jobs flower --conf=flower_config.py",
@@ -77,7 +77,9 @@ def up(host: str | None, port: int | None, only: tuple[str, ...]) -> None:
     for name, template in PROCESS_COMMANDS.items():
         if only and name not in only:
             continue
-        cmd = template.format(python=sys.executable, host=host, port=port)
+        cmd = template.format(
+            python=sys.executable, host=host, port=port, web_workers=web.web_workers
+        )
         manager.add_process(name, cmd, env=env)
     manager.loop()
     sys.exit(manager.returncode)

@@ -25,6 +25,9 @@ class WebSettings(EnvSettings):
     )
     host: str = Field(default="127.0.0.1", validation_alias="BEATKEEPER_WEB_HOST")
     port: int = Field(default=8000, validation_alias="BEATKEEPER_WEB_PORT")
+    # uvicorn processes, each with its own app from the factory (SQLite in WAL mode with a
+    # busy timeout takes writers from several processes; the outbox is per worker process).
+    web_workers: int = Field(default=1, ge=1, validation_alias="BEATKEEPER_WEB_WORKERS")
     run_poll_interval_ms: int = 1000
     # POSTed a JSON body whenever a schedule's health state changes (jobs/monitoring/notify.py).
     health_webhook_url: str | None = Field(
