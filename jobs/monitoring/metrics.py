@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from jobs.monitoring.changes import RunChange, ScheduleChange
-from jobs.monitoring.health import HealthState
+from jobs.schedules.health import HealthState
+from jobs.store.changes import RunChange, ScheduleChange
 
 TASK = ("name", "queue", "hostname")
 # Seconds: from sub-second jobs to the hour-long ones a beat schedules.

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from jobs.monitoring.health import Health, RunSummary, ScheduleFacts, schedule_health
+from jobs.schedules.health import Health, RunSummary, ScheduleFacts, schedule_health
 from jobs.store.monitoring import run_summaries
 from jobs.store.schedules import ScheduleRecord
 

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from broker import health as broker_health
 from broker.health import BrokerHealth
 from broker.management import ManagementClient, ManagementError
-from jobs.monitoring.health import HealthState
 from jobs.monitoring.schedules import statuses
+from jobs.schedules.health import HealthState
 from jobs.store.lease import LeaseStatus, LeaseStore
 from jobs.store.schedules import ScheduleStore
 

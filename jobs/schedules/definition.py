@@ -56,7 +56,7 @@ class ScheduleDefinition:
     catch_up_window_seconds: int = 3600
     overlap: Overlap = Overlap.ALLOW
     enabled: bool = True
-    grace_seconds: int | None = None  # None: the default (jobs/monitoring/health.py)
+    grace_seconds: int | None = None  # None: the default (jobs/schedules/health.py)
     # An interval's phase: fires at anchor + k * interval. None: keep the stored grid, or
     # start it when saved. Validation replaces it by the grid point it stores (phase_anchor).
     anchor: datetime | None = None

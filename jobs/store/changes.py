@@ -3,12 +3,43 @@ schedules changed, since a time (indexes from migration 0007 keep each read smal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
-from jobs.monitoring.changes import RunChange, ScheduleChange
 from jobs.store.tables import run_attempts, runs, scheduler_state, schedules
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """One thing that happened to a run."""
+
+    kind: str  # enqueued | started | finished (an attempt) | closed (the run reached a state)
+    run_id: str
+    job: str
+    queue: str
+    state: str  # the run's state when read
+    at: datetime
+    number: int = 0  # the attempt, for started/finished
+    schedule: str | None = None
+    outcome: str | None = None  # an attempt's outcome, or the state a run closed in
+    worker: str | None = None
+    queue_wait: float | None = None  # seconds from enqueue to start, first attempt only
+    lateness: float | None = None  # seconds from the scheduled time to start, first attempt
+    runtime: float | None = None  # seconds, finished attempts
+    dead_lettered: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.kind, self.run_id, self.number)
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    name: str
+    version: int
+
 
 CLOSED = ("SUCCESS", "FAILURE", "SKIPPED", "CANCELLED", "EXPIRED")
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, and_, case, func, select
 
-from jobs.monitoring.health import OUTCOMES, RunSummary
+from jobs.schedules.health import OUTCOMES, RunSummary
 from jobs.store.db import UTCDateTime
 from jobs.store.tables import runs
 

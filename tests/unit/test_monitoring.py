@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
 from jobs.factory import create_celery_app, load_registry
-from jobs.monitoring.changes import ChangeFeed, RunChange
+from jobs.monitoring.changes import ChangeFeed
 from jobs.monitoring.metrics import TaskMetrics
 from jobs.settings import JobsSettings
 from jobs.store import make_engine
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
-from jobs.store.changes import StoreChanges
+from jobs.store.changes import RunChange, StoreChanges
 from jobs.store.runs import NewRun, RunStore
 from tests.conftest import settings_env
 from webapp.api.live import Filter, LiveHub, Subscriber

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 from prometheus_client import CollectorRegistry
 
-from jobs.monitoring.health import HealthState
 from jobs.monitoring.metrics import StateCollector, TaskMetrics
+from jobs.schedules.health import HealthState
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"\b((?:celery|beatkeeper)_[a-z_]+)")

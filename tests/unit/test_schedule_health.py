@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from jobs.monitoring.health import (
+from jobs.schedules.health import (
     HealthState,
     RunFact,
     RunSummary,

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import update
 
-from jobs.monitoring.health import HealthState, RunFact, summarize
 from jobs.monitoring.schedules import statuses
 from jobs.schedules.definition import ScheduleDefinition
+from jobs.schedules.health import HealthState, RunFact, summarize
 from jobs.schedules.kinds import TriggerKind
 from jobs.store import make_engine
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from jobs.monitoring.changes import RunChange, ScheduleChange
+from jobs.store.changes import RunChange, ScheduleChange
 
 router = APIRouter(tags=["live"])
 QUEUE_BATCHES = 200

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from jobs.monitoring.health import HealthState
 from jobs.monitoring.schedules import ScheduleStatus
 from jobs.schedules.cron_describe import describe_stored
+from jobs.schedules.health import HealthState
 from jobs.schedules.inputs import ScheduleInput
 from jobs.services.schedules import ScheduleDetail
 from jobs.store.schedules import ScheduleRecord

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, current_app, render_template
 
-from jobs.monitoring.health import HealthState
+from jobs.schedules.health import HealthState
 
 bp = Blueprint("dashboard", __name__)
 
