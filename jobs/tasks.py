@@ -129,8 +129,12 @@ class BeatkeeperTask(Task):
             self._run(task_id, args, kwargs), self._key(), self.request.hostname, utcnow()
         )
 
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered")) or (
+            event.key.delivery > 0
+        )
+
         def start() -> None:
-            if not self.outbox.start(event):
+            if not self.outbox.start(event, redelivered=redelivered):
                 self.request.beatkeeper_cancelled = True
 
         self._record("start", start)

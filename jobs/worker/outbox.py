@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 BACKOFF_START, BACKOFF_CAP = 0.2, 10.0
+# How long a redelivered message waits for this process's journal to drain before it starts.
+REDELIVERY_FLUSH = 5.0
 # Counted for a later metrics endpoint: events written late, events the store refused.
 COUNTS: Counter[str] = Counter()
 
@@ -67,8 +69,15 @@ class Outbox:
         self._thread.start()
 
     # -- what tasks call ----------------------------------------------------------
-    def start(self, event: AttemptStarted) -> bool:
-        """Record a start synchronously when possible; False: the run must not run."""
+    def start(self, event: AttemptStarted, redelivered: bool = False) -> bool:
+        """Record a start synchronously when possible; False: the run must not run.
+
+        A redelivery (an ack lost with a broker restart or a dropped connection) may be of a
+        run this process finished and has not yet written: drain the journal first, so the
+        store's answer includes that finish and the run is not executed twice.
+        """
+        if redelivered and not self._outage and self.journal.pending():
+            self.flush(REDELIVERY_FLUSH)
         if not self._outage and self.journal.pending() == 0:
             try:
                 return self.store.start_attempt(event)

@@ -1,0 +1,68 @@
+"""A redelivered message whose run this process finished but has not yet written is not run
+again: the outbox drains its journal before it answers (real SQLite store, real journal)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jobs.store import RunStore, make_engine
+from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
+from jobs.store.runs import NewRun
+from jobs.worker.outbox import Outbox
+
+T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+RUN = NewRun("run-twice", "add", "bk.default", {"x": 1})
+
+
+class HeldOutbox(Outbox):
+    """An outbox whose writer starts only when ``release`` is set: a busy writer, on demand."""
+
+    def __init__(self, store: RunStore, directory: Path) -> None:
+        self.release = threading.Event()
+        super().__init__(store, directory)
+
+    def _loop(self) -> None:
+        self.release.wait()
+        super()._loop()
+
+
+def test_a_redelivery_of_a_run_finished_but_not_yet_written_is_not_run_again(
+    free_sqlite_url: str, tmp_path: Path
+) -> None:
+    store = RunStore(make_engine(free_sqlite_url))
+    outbox = HeldOutbox(store, tmp_path / "outbox")
+    try:
+        assert outbox.start(AttemptStarted(RUN, AttemptKey(0, 0), "w1", T0))
+        # The job finished; its finish waits in the journal, and the ack is lost with the broker.
+        outbox.put(AttemptFinished(RUN, AttemptKey(0, 0), Outcome.SUCCESS, T0, result=2))
+        assert outbox.journal.pending() == 1
+        threading.Timer(0.3, outbox.release.set).start()
+
+        again = outbox.start(AttemptStarted(RUN, AttemptKey(0, 1), "w1", T0), redelivered=True)
+
+        assert again is False
+        record = store.get(RUN.id)
+        assert record is not None
+        assert (record.state, record.attempts) == ("SUCCESS", 1)
+    finally:
+        outbox.release.set()
+        outbox.stop()
+
+
+def test_a_first_delivery_does_not_wait_for_the_journal(
+    free_sqlite_url: str, tmp_path: Path
+) -> None:
+    store = RunStore(make_engine(free_sqlite_url))
+    outbox = HeldOutbox(store, tmp_path / "outbox")
+    try:
+        other = NewRun("other", "add", "bk.default", {"x": 2})
+        outbox.put(AttemptFinished(other, AttemptKey(0, 0), Outcome.SUCCESS, T0, result=2))
+
+        # Journaled behind the pending event, without waiting for the (held) writer.
+        assert outbox.start(AttemptStarted(RUN, AttemptKey(0, 0), "w1", T0)) is True
+        assert outbox.journal.pending() == 2
+    finally:
+        outbox.release.set()
+        outbox.stop()
