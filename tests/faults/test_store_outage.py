@@ -1,6 +1,6 @@
 """Runs executed while PostgreSQL refuses connections are recorded once it is back.
 
-The worker processes reach a real PostgreSQL through a TCP gate the test shuts (connection
+The worker processes reach a real PostgreSQL through a TCP proxy the test cuts (connection
 refused, open connections cut) and opens again; the jobs are accepted by the real enqueue
 path, whose own insert fails too, so nothing but the workers' outboxes knows about them.
 """
@@ -19,23 +19,22 @@ from tests.conftest import POSTGRES_URL, unavailable
 from tests.faults.test_worker_processes import finished
 from tests.support.databases import postgres_database
 from tests.support.faultjobs import count
-from tests.support.gate import TcpGate
+from tests.support.proxy import CuttableProxy
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.postgres]
 
 
 @pytest.fixture
-def gate() -> Iterator[TcpGate]:
+def gate() -> Iterator[CuttableProxy]:
     target = make_url(POSTGRES_URL)
-    gate = TcpGate(target.host or "127.0.0.1", target.port or 5432)
-    gate.open()
+    gate = CuttableProxy(target.host or "127.0.0.1", target.port or 5432)
     yield gate
-    gate.shut()
+    gate.cut()
 
 
 @pytest.fixture
-def runs_database_url(gate: TcpGate) -> Iterator[str]:
+def runs_database_url(gate: CuttableProxy) -> Iterator[str]:
     """A PostgreSQL database of this test's own, reached through the gate."""
     try:
         database = postgres_database(POSTGRES_URL)
@@ -49,17 +48,17 @@ def runs_database_url(gate: TcpGate) -> Iterator[str]:
 
 
 def test_runs_accepted_and_executed_while_the_store_refuses_connections_get_their_rows(
-    celery_setup: CeleryTestSetup, gate: TcpGate, marks: str
+    celery_setup: CeleryTestSetup, gate: CuttableProxy, marks: str
 ) -> None:
     enqueuer = Enqueuer(celery_setup.app)
     try:
-        gate.shut()
+        gate.cut()
         runs = [
             enqueuer.enqueue("marked_sleep", {"marks": marks, "key": f"k{i}"}) for i in range(6)
         ]
         wait_for(lambda: all(count(marks, f"k{i}.done") == 1 for i in range(6)), 60, 0.2)
         back_at = datetime.now(UTC)
-        gate.open()
+        gate.restore()
 
         records = [finished(celery_setup, run.id) for run in runs]
     finally:
