@@ -38,9 +38,9 @@ up: $(VENV)/.installed
 services:
 	bash .ci/services.sh
 
+# The pre-commit hooks (ruff, ruff format, mypy from .venv) over every file, as a commit runs them.
 lint: $(VENV)/.installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
