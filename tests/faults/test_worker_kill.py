@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from celery import Celery
-from pytest_celery import CeleryTestSetup, CeleryTestWorker, CeleryWorkerCluster
+from pytest_celery import CeleryTestSetup
 
 from tests.faults.test_worker_processes import finished
-from tests.support.celery_local.fixtures import local_worker_container
+
+# Imported fixtures: pytest finds them in this module's namespace.
+from tests.support.celery_local.two_workers import (  # noqa: F401 - fixtures used by name
+    celery_worker_cluster,
+    second_worker,
+    second_worker_container,
+)
 from tests.support.faultjobs import count
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
-
-second_worker_container = local_worker_container()
-
-
-@pytest.fixture
-def second_worker(
-    second_worker_container: CeleryTestWorker, default_worker_app: Celery
-) -> Iterator[CeleryTestWorker]:
-    worker = CeleryTestWorker(second_worker_container, app=default_worker_app)
-    yield worker
-    worker.teardown()
-
-
-@pytest.fixture
-def celery_worker_cluster(
-    celery_worker: CeleryTestWorker, second_worker: CeleryTestWorker
-) -> Iterator[CeleryWorkerCluster]:
-    cluster = CeleryWorkerCluster(celery_worker, second_worker)
-    yield cluster
-    cluster.teardown()
 
 
 def test_two_workers_share_a_stream_of_jobs_and_run_each_once(

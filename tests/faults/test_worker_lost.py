@@ -11,8 +11,6 @@ from celery import Celery
 from kombu import Connection
 from pytest_celery import (
     CeleryTestSetup,
-    CeleryTestWorker,
-    CeleryWorkerCluster,
     CeleryWorkerContainer,
 )
 
@@ -23,14 +21,20 @@ from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from tests.faults.test_worker_processes import finished
 from tests.support.celery_local.beatkeeper import JOB_MODULES, beatkeeper_env
-from tests.support.celery_local.fixtures import close_app, local_worker_container
+from tests.support.celery_local.fixtures import close_app
+
+# Imported fixtures: pytest finds them in this module's namespace.
+from tests.support.celery_local.two_workers import (  # noqa: F401 - fixtures used by name
+    celery_worker_cluster,
+    second_worker,
+    second_worker_container,
+)
 from tests.support.faultjobs import count
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 DELIVERY_LIMIT = "2"
-second_worker_container = local_worker_container()
 
 
 @pytest.fixture
@@ -58,24 +62,6 @@ def celery_setup_app(
         declare.declare(conn, app.topology)
     yield app
     close_app(app)
-
-
-@pytest.fixture
-def second_worker(
-    second_worker_container: CeleryTestWorker, default_worker_app: Celery
-) -> Iterator[CeleryTestWorker]:
-    worker = CeleryTestWorker(second_worker_container, app=default_worker_app)
-    yield worker
-    worker.teardown()
-
-
-@pytest.fixture
-def celery_worker_cluster(
-    celery_worker: CeleryTestWorker, second_worker: CeleryTestWorker
-) -> Iterator[CeleryWorkerCluster]:
-    cluster = CeleryWorkerCluster(celery_worker, second_worker)
-    yield cluster
-    cluster.teardown()
 
 
 def test_a_redelivery_after_a_worker_kill_is_a_new_attempt_and_the_killed_one_is_worker_lost(
