@@ -7,18 +7,48 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from webapp.cli_common import Commands, _fail, _jobs_settings, _web_settings
 
+if TYPE_CHECKING:
+    from webapp.settings import WebSettings
+
 PROCESS_COMMANDS = {
     "web": "{python} -m uvicorn --factory webapp.asgi:create_app --host {host} --port {port} "
     "--no-access-log --workers {web_workers}",
-    "worker": "{python} -m celery -A jobs worker --loglevel INFO",
+    "worker": "{python} -m celery -A jobs worker --loglevel INFO{node}",
     "beat": "{python} -m celery -A jobs beat --loglevel INFO",
     "flower": "{python} -m celery -A jobs flower --conf=flower_config.py",
 }
+
+
+def process_commands(
+    web: WebSettings, *, python: str, host: str, port: int, only: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The command line of every process ``up`` starts, by its name in the log prefix.
+
+    ``BEATKEEPER_WORKER_INSTANCES`` above 1 starts ``worker.1``, ``worker.2``... with node
+    names ``<prefix>@<host>-<n>``: Celery refuses two workers with one node name.
+    """
+    from broker.names import worker_node_name
+
+    commands: dict[str, str] = {}
+    instances = web.worker_instances
+    for name, template in PROCESS_COMMANDS.items():
+        if only and name not in only:
+            continue
+        fields = {"python": python, "host": host, "port": port, "web_workers": web.web_workers}
+        if name != "worker" or instances == 1:
+            commands[name] = template.format(**fields, node="")
+            continue
+        prefix = web.jobs.broker.prefix
+        for n in range(1, instances + 1):
+            node = f" -n {worker_node_name(prefix, f'%h-{n}')}"
+            commands[f"worker.{n}"] = template.format(**fields, node=node)
+    return commands
 
 
 @click.group(cls=Commands, help=__doc__)
@@ -74,12 +104,8 @@ def up(host: str | None, port: int | None, only: tuple[str, ...]) -> None:
     )
     manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty(), prefix=True))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for name, template in PROCESS_COMMANDS.items():
-        if only and name not in only:
-            continue
-        cmd = template.format(
-            python=sys.executable, host=host, port=port, web_workers=web.web_workers
-        )
+    commands = process_commands(web, python=sys.executable, host=host, port=port, only=only)
+    for name, cmd in commands.items():
         manager.add_process(name, cmd, env=env)
     manager.loop()
     sys.exit(manager.returncode)

@@ -28,6 +28,11 @@ class WebSettings(EnvSettings):
     # uvicorn processes, each with its own app from the factory (SQLite in WAL mode with a
     # busy timeout takes writers from several processes; the outbox is per worker process).
     web_workers: int = Field(default=1, ge=1, validation_alias="BEATKEEPER_WEB_WORKERS")
+    # Celery worker instances `beatkeeper up` starts (node names <prefix>@<host>-<n>), each
+    # with BEATKEEPER_WORKER_CONCURRENCY prefork processes; compose uses it as replicas.
+    worker_instances: int = Field(
+        default=1, ge=1, le=32, validation_alias="BEATKEEPER_WORKER_INSTANCES"
+    )
     run_poll_interval_ms: int = 1000
     # POSTed a JSON body whenever a schedule's health state changes (jobs/monitoring/notify.py).
     health_webhook_url: str | None = Field(

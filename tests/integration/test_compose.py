@@ -201,3 +201,14 @@ def test_worker_healthcheck_pings_the_prefixed_node_name() -> None:
     test = _load_compose_file()["services"]["worker"]["healthcheck"]["test"]
 
     assert "beatkeeper@$$HOSTNAME" in " ".join(test)
+
+
+def test_scaling_knobs_reach_the_containers_that_read_them() -> None:
+    services = _load_compose_file()["services"]
+
+    for name in ("web", "worker"):
+        environment = _environment(services[name])
+        assert "BEATKEEPER_WEB_WORKERS" in environment, name
+        assert "BEATKEEPER_WORKER_CONCURRENCY" in environment, name
+    assert "$${BEATKEEPER_WEB_WORKERS}" in " ".join(services["web"]["command"])
+    assert services["worker"]["deploy"]["replicas"] == "${BEATKEEPER_WORKER_INSTANCES:-2}"
