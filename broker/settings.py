@@ -134,6 +134,10 @@ class BrokerSettings(EnvSettings):
     )
     delivery_limit: int = Field(default=20, validation_alias="BEATKEEPER_DELIVERY_LIMIT")
     hold_shards: int = Field(default=4, validation_alias="BEATKEEPER_HOLD_SHARDS")
+    # x-quorum-initial-group-size of every queue Beatkeeper declares; None: RabbitMQ's default.
+    quorum_group_size: int | None = Field(
+        default=None, ge=1, le=9, validation_alias="BEATKEEPER_QUORUM_GROUP_SIZE"
+    )
     environment: str = Field(default="development", validation_alias="BEATKEEPER_ENV")
     heartbeat: int = Field(default=60, validation_alias="BEATKEEPER_BROKER_HEARTBEAT")
     connect_timeout: float = Field(

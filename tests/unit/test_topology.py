@@ -71,3 +71,18 @@ def test_held_fires_are_spread_over_hold_queues_that_dead_letter_into_the_work_e
 def _shape(queue: Any) -> tuple[Any, ...]:
     # Any: kombu sets queue_arguments from its attrs table; its type hints do not declare it.
     return (queue.name, queue.queue_arguments, queue.routing_key, queue.exchange.type)
+
+
+def test_a_quorum_group_size_reaches_every_queue_beatkeeper_declares() -> None:
+    topology = describe(BrokerSettings.from_env({"BEATKEEPER_QUORUM_GROUP_SIZE": "3"}))
+
+    sizes = {
+        q.name: q.arguments_dict.get("x-quorum-initial-group-size") for q in topology.all_queues
+    }
+    assert set(sizes.values()) == {3}, sizes
+
+
+def test_without_a_quorum_group_size_rabbitmq_keeps_its_default() -> None:
+    topology = describe(BrokerSettings.from_env({}))
+
+    assert all("x-quorum-initial-group-size" not in q.arguments_dict for q in topology.all_queues)
