@@ -19,6 +19,7 @@ from jobs.schedules.definition import (
     next_nominal,
 )
 from jobs.schedules.inputs import ScheduleInput, hide_repeats
+from jobs.schedules.preview import FireTime
 from jobs.schedules.triggers import Trigger
 from jobs.schedules.validation import validate
 from jobs.services.schedule_sending import BackfillStopped, ScheduleSending
@@ -37,12 +38,6 @@ __all__ = [
     "ScheduleManager",
     "ScheduleNotFoundError",
 ]
-
-
-@dataclass(frozen=True)
-class FireTime:
-    utc: datetime
-    local: datetime
 
 
 @dataclass(frozen=True)

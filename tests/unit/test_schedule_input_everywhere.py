@@ -19,6 +19,7 @@ from jobs.schedules.definition import ScheduleDefinition
 from jobs.services.schedules import ScheduleManager
 from jobs.settings import JobsSettings
 from tests.conftest import settings_env
+from tests.support.pages import SUMMARY_ITEM
 from webapp.asgi import create_app
 from webapp.cli import main
 from webapp.settings import WebSettings
@@ -82,7 +83,7 @@ def by_form(world: Any, name: str, case: Case, edit: bool) -> Outcome:
     if response.status_code == 302:
         return stored(manager, name)
     assert response.status_code == 422, response.text
-    return frozenset(re.findall(r"<li><code>([^<]+)</code>:", response.text))
+    return frozenset(re.findall(SUMMARY_ITEM, response.text))
 
 
 OPTION = {

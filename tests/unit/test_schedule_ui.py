@@ -16,6 +16,7 @@ from jobs.schedules.definition import ScheduleDefinition
 from jobs.services.schedules import ScheduleManager, ScheduleNotFoundError
 from jobs.settings import JobsSettings
 from tests.conftest import settings_env
+from tests.support.pages import SUMMARY_ITEM, invalid_boxes
 from webapp.asgi import create_app
 from webapp.settings import WebSettings
 
@@ -58,7 +59,7 @@ def form(**fields: str) -> dict[str, str]:
 
 
 def field_errors(page: str) -> list[str]:
-    return re.findall(r"<li><code>([^<]+)</code>:", page)
+    return re.findall(SUMMARY_ITEM, page)
 
 
 def nightly(manager: ScheduleManager, name: str = "nightly", **fields: Any) -> None:
@@ -147,6 +148,9 @@ def test_invalid_form_input_is_shown_again_with_every_field_named_and_nothing_st
     assert set(field_errors(page.text)) == {"cron", "timezone", "kwargs", "jitter_seconds"}
     assert 'value="61 * * * *"' in page.text and 'value="Mars/Base"' in page.text
     assert ">{nope</textarea>" in page.text, "the user's input is kept"
+    beside = invalid_boxes(page.text)
+    assert set(beside) == {"cron", "timezone", "kwargs", "jitter_seconds"}
+    assert "Mars/Base" in beside["timezone"]
     negative_page = client.post("/schedules/new", data=negative)
     assert negative_page.status_code == 422
     assert any(f.startswith("interval") for f in field_errors(negative_page.text))
@@ -275,6 +279,9 @@ def test_backfill_reports_how_many_fires_were_sent_and_names_bad_times(
     assert none_due.status_code == 200 and "sent 0 fires" in none_due.text
     assert bad.status_code == 422 and field_errors(bad.text) == ["start", "end"]
     assert 'value="tomorrow"' in bad.text
+    assert set(invalid_boxes(bad.text)) == {"start", "end"}
+    backfill_section = bad.text.split('id="backfill"')[1]
+    assert field_errors(backfill_section) == ["start", "end"], "the errors are where the form is"
 
 
 def test_run_now_with_the_broker_down_says_so_and_stores_no_run(
@@ -298,3 +305,67 @@ def test_unknown_schedules_are_404(client: TestClient) -> None:
         assert client.post(f"/schedules/nope/{action}", data={"csrf": token}).status_code == 404
     backfill = {"csrf": token, "start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"}
     assert client.post("/schedules/nope/backfill", data=backfill).status_code == 404
+
+
+def test_a_pause_reason_that_is_too_long_is_shown_beside_it_and_kept(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    nightly(manager)
+    reason = "x" * 2001
+
+    page = client.post(
+        "/schedules/nightly/pause",
+        data={"csrf": csrf(client), "changed_by": "alice", "reason": reason},
+    )
+
+    assert page.status_code == 422
+    assert set(invalid_boxes(page.text)) == {"reason"}
+    assert f'value="{reason}"' in page.text and 'value="alice"' in page.text
+    assert manager.get("nightly").enabled
+
+
+def test_the_form_previews_a_cron_expression_in_words_with_its_next_fires(
+    client: TestClient,
+) -> None:
+    answer = client.get(
+        "/api/triggers/preview",
+        params={"cron": "30 9 * * MON-FRI", "timezone": "Europe/Paris", "count": "3"},
+    )
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert "Monday to Friday" in body["description"] and "Europe/Paris" in body["description"]
+    assert len(body["fires"]) == 3
+    for fire in body["fires"]:
+        local = datetime.fromisoformat(fire["local"])
+        assert (local.hour, local.minute) == (9, 30) and local.isoweekday() <= 5
+        assert datetime.fromisoformat(fire["utc"]) == local
+
+
+def test_a_preview_of_a_bad_trigger_is_a_422_naming_the_field(client: TestClient) -> None:
+    bad_cron = client.get("/api/triggers/preview", params={"cron": "61 * * * *"})
+    bad_count = client.get("/api/triggers/preview", params={"cron": "* * * * *", "count": "x"})
+    no_interval = client.get("/api/triggers/preview", params={"trigger": "interval"})
+
+    assert bad_cron.status_code == 422
+    assert [e["field"] for e in bad_cron.json()["errors"]] == ["cron"]
+    assert bad_count.status_code == 422
+    assert bad_count.json()["errors"] == [{"field": "count", "message": "must be a whole number"}]
+    assert no_interval.status_code == 422
+    assert [e["field"] for e in no_interval.json()["errors"]] == ["interval_seconds"]
+
+
+def test_without_javascript_the_preview_button_shows_the_fires_and_stores_nothing(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    fresh = client.get("/schedules/new")
+    page = client.post(
+        "/schedules/new",
+        data=form(csrf=csrf(client), cron="0 6 1 * *", preview="yes"),
+    )
+
+    assert "Fill in the trigger to see when it fires." in fresh.text
+    assert page.status_code == 200
+    assert "Runs at 06:00 on day 1 of the month" in page.text
+    assert page.text.count("06:00:00</time>") == 5
+    assert manager.page() == []

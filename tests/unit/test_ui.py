@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import FlowerSettings, JobsSettings
 from tests.conftest import settings_env
+from tests.support.pages import invalid_boxes
 from webapp.asgi import create_app
 from webapp.settings import WebSettings
 
@@ -81,3 +82,26 @@ def test_unknown_pages_are_404(client: TestClient) -> None:
     assert client.get("/jobs/nope").status_code == 404
     assert client.get("/runs/nope").status_code == 404
     assert client.get("/runs?state=DONE").status_code == 400
+
+
+def test_an_enqueue_error_is_shown_beside_its_field_and_the_chosen_queue_is_kept(
+    client: TestClient,
+) -> None:
+    token = csrf(client, "/jobs/runs_report")
+    page = client.post("/jobs/runs_report", data={"csrf": token, "arg-hours": "0", "queue": "slow"})
+    assert page.status_code == 422
+    assert set(invalid_boxes(page.text)) == {"hours"}
+    assert "greater than or equal to 1" in invalid_boxes(page.text)["hours"]
+    assert 'name="arg-hours" value="0"' in page.text
+    assert '<option value="slow" selected>' in page.text
+    assert '<a href="#f-hours"><code>hours</code></a>' in page.text  # the summary links to it
+
+
+def test_pages_carry_no_inline_script_or_event_handler_so_a_strict_csp_allows_them(
+    client: TestClient,
+) -> None:
+    for path in ("/", "/jobs/check_url", "/runs", "/schedules", "/schedules/new"):
+        page = client.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), path
+        assert not re.search(r"\son[a-z]+=", page), path
+        assert not re.search(r'(?:src|href)="(?:https?:)?//(?!flower\.|rabbit\.)', page), path

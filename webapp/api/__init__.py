@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from webapp.api import deadletters, health, jobs, runs, schedule_import, schedules
+from webapp.api import deadletters, health, jobs, runs, schedule_import, schedules, triggers
 
 router = APIRouter()
 router.include_router(health.router)
@@ -11,4 +11,5 @@ router.include_router(runs.router)
 # Before schedules: /schedules/import and /export are not schedule names.
 router.include_router(schedule_import.router)
 router.include_router(schedules.router)
+router.include_router(triggers.router)
 router.include_router(deadletters.router)

@@ -4,6 +4,9 @@ A view that can show errors beside its form names how with :func:`show_errors_wi
 handler then re-renders that page with one message per field and the error's status
 (NotFound 404, Conflict 409, Invalid 422, Unavailable 503). Without one, the message is
 flashed on the page the request came from. A missing thing is the 404 page.
+
+Templates put each message beside its field (``_fields.html``, grouped by :func:`by_field`)
+with ``aria-invalid`` and ``aria-describedby``, and list them all in a summary above.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ STATUS: tuple[tuple[type[BeatkeeperError], int], ...] = (
 )
 # The form field an error without field errors is shown against.
 FIELD: tuple[tuple[type[BeatkeeperError], str], ...] = ((Unavailable, "broker"), (Conflict, "name"))
+# Error fields that are shown against another box of the form.
+SHOWN_ON = {"interval": "interval_seconds"}
 Render = Callable[[Sequence[FieldError], int], ResponseReturnValue]
 
 
@@ -37,6 +42,20 @@ def messages(exc: BeatkeeperError) -> list[FieldError]:
         return exc.errors
     field = next((name for kind, name in FIELD if isinstance(exc, kind)), "request")
     return [{"field": field, "message": exc.detail}]
+
+
+def shown_beside(field: str) -> str:
+    """The form field an error about ``field`` is shown beside (``kwargs.hours``: ``kwargs``)."""
+    root = field.split(".")[0]
+    return SHOWN_ON.get(root, root)
+
+
+def by_field(errors: Sequence[FieldError]) -> dict[str, list[str]]:
+    """Messages grouped by the form field they are shown beside, in the order they came."""
+    grouped: dict[str, list[str]] = {}
+    for error in errors:
+        grouped.setdefault(shown_beside(error["field"]), []).append(error["message"])
+    return grouped
 
 
 def show_errors_with(render: Render) -> None:
@@ -57,3 +76,5 @@ def _handle(exc: BeatkeeperError) -> ResponseReturnValue:
 
 def install(app: Flask) -> None:
     app.register_error_handler(BeatkeeperError, _handle)
+    app.add_template_filter(by_field)
+    app.add_template_filter(shown_beside)

@@ -23,7 +23,7 @@ DONE = {"pause": "Paused", "resume": "Resumed", "delete": "Deleted"}
 
 def _change(name: str, action: str) -> Page:
     form = posted_form()
-    show_errors_with(lambda errors, status: detail_page(name, errors, status))
+    show_errors_with(lambda errors, status: detail_page(name, errors, status, form, "change"))
     note = change_note(form)
     if note.errors:
         raise ScheduleError(note.errors)
@@ -68,7 +68,7 @@ def run_now(name: str) -> Page:
 def backfill(name: str) -> Page:
     """Send every fire in [start, end] that was never sent; again sends only what is missing."""
     form = posted_form()
-    show_errors_with(lambda errors, status: detail_page(name, errors, status, form))
+    show_errors_with(lambda errors, status: detail_page(name, errors, status, form, "backfill"))
     errors: Errors = []
     start = parse_instant(form, "start", errors)
     end = parse_instant(form, "end", errors)

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.errors import FieldError
+from jobs.errors import FieldError, Invalid
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.schedules.inputs import CHANGE_NOTE, NULLABLE, TRIGGER_FIELD, ScheduleInput
+from jobs.schedules.preview import TriggerPreview, preview
 from jobs.store.schedules import ScheduleRecord
 
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(ScheduleDefinition)}
@@ -119,3 +120,17 @@ def in_form_order(errors: ErrorsIn) -> ErrorsIn:
         return FORM_ORDER.index(name) if name in FORM_ORDER else len(FORM_ORDER)
 
     return sorted(errors, key=position)
+
+
+def form_preview(form: Mapping[str, str], now: datetime) -> TriggerPreview | Errors | None:
+    """The trigger the form describes, previewed (the page without JavaScript shows it after
+    a submit; ``schedule_form.js`` asks /api/triggers/preview as the person types). None
+    while the chosen trigger's own box is blank."""
+    trigger = form.get("trigger") or "cron"
+    box = next((field for kind, field in TRIGGER_FIELD.items() if kind == trigger), "cron")
+    if not form.get(box, "").strip():
+        return None
+    try:
+        return preview(form, now)
+    except Invalid as exc:
+        return exc.errors

@@ -24,7 +24,15 @@ from jobs.store.schedules import ScheduleRecord
 from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok
 from webapp.ui.resources import ui_resources
-from webapp.ui.schedule_form import NEW_FORM, ErrorsIn, form_input, form_of, in_form_order
+from webapp.ui.schedule_form import (
+    NEW_FORM,
+    ON_FORM,
+    ErrorsIn,
+    form_input,
+    form_of,
+    form_preview,
+    in_form_order,
+)
 
 bp = Blueprint("schedules", __name__)
 
@@ -91,13 +99,21 @@ def form_page(
         catch_up_choices=tuple(CatchUp),
         overlap_choices=tuple(Overlap),
         zones=zone_names(),
+        on_form=ON_FORM,
+        preview=form_preview(form, datetime.now(UTC)),
     )
     return page, status
 
 
 def detail_page(
-    name: str, errors: ErrorsIn = (), status: int = 200, backfill: Mapping[str, str] | None = None
+    name: str,
+    errors: ErrorsIn = (),
+    status: int = 200,
+    form: Mapping[str, str] | None = None,
+    where: str = "top",
 ) -> tuple[str, int]:
+    """One schedule; ``errors`` of the form ``where`` (``change``: pause or resume,
+    ``backfill``, ``top``: the page's actions) are shown by it, with ``form`` as sent."""
     detail = manager().detail(name)
     page = render_template(
         "schedule.html",
@@ -106,7 +122,8 @@ def detail_page(
         upcoming=detail.upcoming,
         runs=detail.runs,
         errors=errors,
-        backfill=backfill or {},
+        errors_at=where,
+        form=form or {},
     )
     return page, status
 
@@ -132,6 +149,8 @@ def new() -> Page:
     if request.method == "GET":
         return form_page(None, {**NEW_FORM, "job": request.args.get("job", "")})
     form = posted_form()
+    if form.get("preview"):  # the preview button: show the form again, store nothing
+        return form_page(None, form)
     show_errors_with(lambda errors, status: form_page(None, form, errors, status))
     given = form_input(form, new=True)
     record = manager().create(given, given.changed_by or "ui", given.reason)
@@ -145,6 +164,8 @@ def edit(name: str) -> Page:
     if request.method == "GET":
         return form_page(current, form_of(current))
     form = posted_form()
+    if form.get("preview"):
+        return form_page(current, form)
     show_errors_with(lambda errors, status: form_page(current, form, errors, status))
     given = form_input(form, new=False)
     record = manager().update(name, given, given.changed_by or "ui", given.reason)
