@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # Seconds between the soft limit (raised inside the job, so the policy can retry it)
 # and the hard limit (the pool kills the process).
 HARD_LIMIT_GRACE = 10
+# Seconds of its soft time limit a delivery keeps for itself after waiting for a live owner.
+OWNER_WAIT_MARGIN = 2
 
 
 def _jsonable(value: Any) -> Any:
@@ -133,8 +135,12 @@ class BeatkeeperTask(Task):
             event.key.delivery > 0
         )
 
+        # A run still open in a live process is waited for, but never past this attempt's
+        # own soft time limit (the wait counts against it).
+        wait = max(0.0, float(self.policy.time_limit) - OWNER_WAIT_MARGIN)
+
         def start() -> None:
-            if not self.outbox.start(event, redelivered=redelivered):
+            if not self.outbox.start(event, redelivered=redelivered, wait=wait):
                 self.request.beatkeeper_cancelled = True
 
         self._record("start", start)

@@ -58,6 +58,7 @@ class AttemptStarted:
     key: AttemptKey
     worker: str | None
     at: datetime
+    owner: str | None = None  # the process running it (jobs.worker.owners)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _older_than(key: AttemptKey) -> Any:
 
 
 def _ensure_attempt(
-    conn: Connection, run_id: str, key: AttemptKey, at: datetime, worker: Any
+    conn: Connection, run_id: str, key: AttemptKey, at: datetime, worker: Any, owner: Any = None
 ) -> Any:
     """The attempt row for ``key``, created with the next number if it is not there yet."""
     where = (
@@ -120,6 +121,8 @@ def _ensure_attempt(
     )
     row = conn.execute(select(run_attempts).where(*where)).mappings().first()
     if row is not None:
+        if owner is not None and row["owner"] != owner:
+            conn.execute(update(run_attempts).where(*where).values(owner=owner))
         return row
     number = select(func.coalesce(func.max(run_attempts.c.number), 0) + 1).where(
         run_attempts.c.run_id == run_id
@@ -132,6 +135,7 @@ def _ensure_attempt(
             worker=worker,
             retry=key.retry,
             delivery=key.delivery,
+            owner=owner,
         )
     )
     return conn.execute(select(run_attempts).where(*where)).mappings().one()
@@ -194,7 +198,7 @@ def record_start(conn: Connection, event: AttemptStarted, *, check: bool) -> boo
         )
         .values(finished_at=at, outcome=Outcome.WORKER_LOST.value, error=WORKER_LOST_ERROR)
     )
-    _ensure_attempt(conn, run.id, event.key, at, event.worker)
+    _ensure_attempt(conn, run.id, event.key, at, event.worker, event.owner)
     _count_attempts(conn, run.id)
     return True
 

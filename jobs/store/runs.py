@@ -21,6 +21,7 @@ from jobs.store.attempts import (
     record_finish,
     record_start,
 )
+from jobs.store.owners import StartView, beat, forget, read_start
 from jobs.store.tables import DONE_STATES, run_attempts, runs
 
 __all__ = ["HELD", "AttemptRecord", "NewRun", "RunExpired", "RunRecord", "RunStore", "utcnow"]
@@ -173,6 +174,22 @@ class RunStore:
         with self.engine.begin() as conn:
             for event in events:
                 apply_event(conn, event)
+
+    def start_view(self, run_id: str) -> StartView:
+        """What a delivery of ``run_id`` must know before it runs (``jobs.worker.owners``)."""
+        with self.engine.connect() as conn:
+            return read_start(conn, run_id)
+
+    def beat(self, owner: str, at: datetime, forget_before: datetime | None = None) -> None:
+        """``owner`` is alive at ``at``; rows of processes silent since ``forget_before`` go."""
+        with self.engine.begin() as conn:
+            beat(conn, owner, at)
+            if forget_before is not None:
+                forget(conn, before=forget_before)
+
+    def forget_owner(self, owner: str) -> None:
+        with self.engine.begin() as conn:
+            forget(conn, owner)
 
     def mark_expired(self, event: RunExpired) -> None:
         with self.engine.begin() as conn:

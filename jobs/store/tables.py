@@ -94,9 +94,20 @@ run_attempts = Table(
     # (retry, delivery) names one execution: Celery's retries and x-delivery-count.
     Column("retry", Integer),
     Column("delivery", Integer),
+    # The process that ran it ("host/pid/start ticks", see jobs.worker.owners).
+    Column("owner", String(200)),
     Index("ix_run_attempts_key", "run_id", "retry", "delivery", unique=True),
     Index("ix_run_attempts_started", "started_at"),  # the change feed
     Index("ix_run_attempts_finished", "finished_at"),
+)
+
+# One row per live worker process, beaten every few seconds: a redelivery on another host
+# knows from it whether the process running an attempt is still alive.
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("owner", String(200), primary_key=True),
+    Column("beat_at", UTCDateTime, nullable=False),
 )
 
 schedules = Table(

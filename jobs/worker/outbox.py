@@ -7,9 +7,11 @@ from the journal. While the store refuses connections the writer backs off (capp
 and logs the outage once; the journal keeps growing and drains when the store returns.
 Replaying an event twice is harmless (``jobs.store.attempts`` writes are idempotent).
 
-The start of an attempt is the one synchronous write: the worker must know whether the
-run was cancelled or already finished before it runs it. When the store cannot answer,
-the attempt runs anyway (at least once beats never) and its start is journaled.
+Before an attempt starts, the worker reads the run (one primary-key read while it is
+PENDING): a cancelled or finished run does not run, and a run whose attempt is still open
+in a live process waits for it (``jobs.worker.owners``). The start itself is journaled and
+written with the next batch. When the store cannot answer, the attempt runs anyway (at
+least once beats never). The writer thread also beats this process's heartbeat row.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +31,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from jobs.store.attempts import AttemptStarted, WorkerEvent
-from jobs.store.runs import RunStore
+from jobs.store.runs import RunStore, utcnow
 from jobs.worker.journal import SUFFIX, Journal, decode
+from jobs.worker.owners import HEARTBEAT, Verdict, alive, decide, this_process
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,10 @@ BATCH = 500
 BACKOFF_START, BACKOFF_CAP = 0.2, 10.0
 # How long a redelivered message waits for this process's journal to drain before it starts.
 REDELIVERY_FLUSH = 5.0
+# How often a delivery waiting for a live owner looks again.
+OWNER_POLL = 0.25
+# Heartbeat rows silent this long are deleted.
+FORGET_AFTER = timedelta(hours=1)
 # Counted for a later metrics endpoint: events written late, events the store refused.
 COUNTS: Counter[str] = Counter()
 
@@ -61,6 +71,8 @@ class Outbox:
         self.store = store
         self.directory = directory
         self.journal = Journal.create(directory)
+        self.owner = this_process()
+        self._beaten = 0.0
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._stopping = False
@@ -69,24 +81,46 @@ class Outbox:
         self._thread.start()
 
     # -- what tasks call ----------------------------------------------------------
-    def start(self, event: AttemptStarted, redelivered: bool = False) -> bool:
-        """Record a start synchronously when possible; False: the run must not run.
+    def start(self, event: AttemptStarted, redelivered: bool = False, wait: float = 0.0) -> bool:
+        """Decide whether an attempt runs; False: it must not. Its start is journaled.
 
         A redelivery (an ack lost with a broker restart or a dropped connection) may be of a
         run this process finished and has not yet written: drain the journal first, so the
-        store's answer includes that finish and the run is not executed twice.
+        store's answer includes that finish. A run still open in a live process waits for
+        that owner up to ``wait`` seconds (then runs: never lost).
         """
         if redelivered and not self._outage and self.journal.pending():
             self.flush(REDELIVERY_FLUSH)
-        if not self._outage and self.journal.pending() == 0:
+        event = replace(event, owner=self.owner)
+        if not self._outage:
             try:
-                return self.store.start_attempt(event)
+                if self._verdict(event, wait) is Verdict.SKIP:
+                    return False
             except Exception as exc:
                 if not store_unavailable(exc):
-                    log.exception("could not record the start of run %s", event.run.id)
+                    log.exception("could not check the start of run %s", event.run.id)
                 self._note_outage(exc)
         self.put(event)
         return True
+
+    def _verdict(self, event: AttemptStarted, wait: float) -> Verdict:
+        deadline = time.monotonic() + wait
+        adopted = False
+        while True:
+            view = self.store.start_view(event.run.id)
+            verdict = decide(view, event.key, self.owner, lambda a: alive(a, utcnow()))
+            open_elsewhere = any(not a.finished and a.owner != self.owner for a in view.attempts)
+            if verdict is Verdict.RUN and open_elsewhere and not adopted:
+                # The dead owner's journal may hold its finish: drain it, then look again.
+                adopted = True
+                self._adopt_orphans()
+                continue
+            if verdict is not Verdict.WAIT:
+                return verdict
+            if time.monotonic() >= deadline:
+                log.warning("run %s: its owner outlived the wait; running it", event.run.id)
+                return Verdict.RUN
+            time.sleep(OWNER_POLL)
 
     def put(self, event: WorkerEvent) -> None:
         self.journal.append(event)
@@ -104,6 +138,10 @@ class Outbox:
         self._wake.set()
         self._thread.join(timeout)
         self.journal.close()
+        try:
+            self.store.forget_owner(self.owner)
+        except DBAPIError:
+            log.info("could not remove the heartbeat of %s (it lapses)", self.owner)
 
     # -- the writer thread --------------------------------------------------------
     def _note_outage(self, exc: BaseException) -> None:
@@ -122,6 +160,7 @@ class Outbox:
                     self._adopt_orphans()
                     adopt_due = 30
                 adopt_due -= 1
+                self._beat()
                 self._drain(self.journal)
             except Exception as exc:
                 if not store_unavailable(exc):
@@ -135,6 +174,12 @@ class Outbox:
             delay = BACKOFF_START
             with self._idle:
                 self._idle.notify_all()
+
+    def _beat(self) -> None:
+        if time.monotonic() - self._beaten >= HEARTBEAT:
+            at = utcnow()
+            self.store.beat(self.owner, at, forget_before=at - FORGET_AFTER)
+            self._beaten = time.monotonic()
 
     def _drain(self, journal: Journal) -> None:
         while batch := journal.read(BATCH):

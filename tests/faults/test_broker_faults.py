@@ -3,7 +3,9 @@ shared one, driven through pytest-celery's ``RabbitMQTestBroker.restart()`` and 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -76,3 +78,26 @@ def test_a_killed_broker_gets_503s_with_nothing_stored_and_every_accepted_job_ru
     assert {r.state for r in records} == {"SUCCESS"}
     assert [count(marks, f"{key}.done") for key in accepted] == [1] * len(accepted)
     assert not any(count(marks, f"down{i}.start") for i in range(3))
+
+
+def test_a_job_running_through_a_broker_restart_is_not_run_again_by_its_redelivery(
+    celery_setup: CeleryTestSetup, marks: str
+) -> None:
+    # The ack of a job still running when the broker goes away is lost with its channel, and
+    # RabbitMQ redelivers the message while the first execution carries on (Celery keeps it).
+    task = celery_setup.app.tasks["marked_until_released"]
+    sent = task.s(marks=marks, key="long").apply_async()
+    wait_for(lambda: count(marks, "long.start") == 1, 30)
+
+    celery_setup.broker.restart()
+    # The worker reconnects and receives the redelivery (its free pool process could run it).
+    received = f"Task marked_until_released[{sent.id}] received"
+    wait_for(lambda: celery_setup.worker.logs().count(received) == 2, 60, interval=0.2)
+    time.sleep(1)
+    (Path(marks) / "long.release").touch()
+
+    record = finished(celery_setup, sent.id, timeout=60)
+    assert record.state == "SUCCESS"
+    time.sleep(2)  # a redelivery let through after the finish would have marked by now
+    assert (count(marks, "long.start"), count(marks, "long.done")) == (1, 1)
+    assert [a.outcome for a in record.history] == ["SUCCESS"]

@@ -59,3 +59,14 @@ def kills_its_worker(marks: str, key: str) -> None:
 
     mark(marks, f"{key}.start")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@registry.job(time_limit=60)
+def marked_until_released(marks: str, key: str, timeout: float = 50.0) -> str:
+    """Marks ``key.start``, runs until the file ``key.release`` exists, marks ``key.done``."""
+    mark(marks, f"{key}.start")
+    deadline = time.monotonic() + timeout
+    while not (Path(marks) / f"{key}.release").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    mark(marks, f"{key}.done")
+    return key
