@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -111,6 +112,14 @@ def create_app(
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")
     install_docs(api)
+
+    # Anything else under /api is a JSON 404 in the one error shape, not a Flask page.
+    @api.api_route(
+        "/api/{rest:path}", methods=sorted(WRITE_METHODS | {"GET"}), include_in_schema=False
+    )
+    async def no_such_route(rest: str) -> JSONResponse:
+        return error_response(404, f"no API route /api/{rest}")
+
     flask_app = create_flask_app(
         settings=settings,
         service=service,

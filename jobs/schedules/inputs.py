@@ -20,7 +20,6 @@ defaults), so the schedule service can still judge the rest and report every err
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import MISSING, fields, replace
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from jobs import jsontext
 from jobs.errors import FieldError
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind
@@ -51,18 +51,11 @@ REQUIRED = tuple(
 )
 
 
-def _reject_constant(value: str) -> Any:
-    raise ValueError(f"{value} is not allowed in JSON")
-
-
 def _json_text(value: Any, kind: type, shape: str) -> Any:
     """JSON text to its value; any other value is left to the field's own type check."""
     if not isinstance(value, str):
-        return value
-    try:
-        parsed = json.loads(value, parse_constant=_reject_constant)
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError
-        raise ValueError(f"not valid JSON: {exc}") from None
+        return jsontext.check_depth(value)
+    parsed = jsontext.loads(value)  # a JSONTextError is a ValueError: the field's error
     if not isinstance(parsed, kind):
         raise ValueError(f"must be a JSON {shape}")
     return parsed
@@ -77,22 +70,26 @@ def wall_time(value: datetime, zone: ZoneInfo) -> datetime:
 
 
 class ScheduleInput(BaseModel):
-    """The fields of a schedule as given; every one optional (a PATCH gives a few)."""
+    """The fields of a schedule as given; every one optional (a PATCH gives a few).
+
+    Text fields carry the length of their column (``jobs/store/tables.py``), so an input
+    that PostgreSQL would refuse is a field error here, on every database.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, examples=["nightly-report"])
-    job: str | None = None
+    name: str | None = Field(default=None, max_length=200, examples=["nightly-report"])
+    job: str | None = Field(default=None, max_length=200)
     trigger: TriggerKind | None = None
-    cron: str | None = Field(default=None, examples=["*/5 * * * *"])
+    cron: str | None = Field(default=None, max_length=200, examples=["*/5 * * * *"])
     interval_seconds: int | None = None
     run_at: datetime | None = Field(
         default=None, description="ISO 8601; without a UTC offset, wall time in the timezone"
     )
-    timezone: str | None = Field(default=None, examples=["Europe/Paris"])
+    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Paris"])
     args: list[Any] | None = None
     kwargs: dict[str, Any] | None = Field(default=None, description="an object or its JSON text")
-    queue: str | None = None
+    queue: str | None = Field(default=None, max_length=200)
     priority: int | None = None
     expires_seconds: int | None = None
     jitter_seconds: int | None = None

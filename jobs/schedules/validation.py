@@ -21,7 +21,8 @@ from jobs.schedules.jitter import shortest_gap
 from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind, one_of
 from jobs.schedules.triggers import CronTrigger, Trigger, TriggerError, phase_anchor
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
+# fullmatch: "$" would also match before a trailing newline.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}")
 # Upper bounds keep every stored value inside datetime and int32 arithmetic downstream.
 MAX_INTERVAL_SECONDS = 315_360_000  # 10 years
 MAX_EXPIRES_SECONDS = 31_622_400  # 366 days
@@ -80,7 +81,7 @@ def validate(
     def bad(name: str, message: str) -> None:
         errors.append({"field": name, "message": message})
 
-    if not NAME.match(definition.name):
+    if not NAME.fullmatch(definition.name):
         bad("name", "1-200 characters: letters, digits and _ . : @ - (not first)")
     kwargs = _arguments(definition, registry, errors)
     errors += _out_of_range(definition)

@@ -17,6 +17,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
+from jobs import jsontext
 from jobs.errors import FieldError, Invalid
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.schedules.inputs import ScheduleInput
@@ -38,18 +39,18 @@ def parse_items(text: str) -> list[tuple[int, Any]]:
     """``(line, value)`` per schedule: a JSON array, or one JSON value per non-blank line."""
     if text.lstrip().startswith("["):
         try:
-            values = json.loads(text)
-        except ValueError as exc:
-            raise ImportInvalid([{"field": "body", "message": f"not valid JSON: {exc}"}]) from None
+            values = jsontext.loads(text, jsontext.MAX_DEPTH + 1)  # the array is one level
+        except jsontext.JSONTextError as exc:
+            raise ImportInvalid([{"field": "body", "message": str(exc)}]) from None
         return list(enumerate(values, start=1))
     items, errors = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            items.append((number, json.loads(line)))
-        except ValueError as exc:
-            errors.append({"field": f"line {number}", "message": f"not valid JSON: {exc}"})
+            items.append((number, jsontext.loads(line)))
+        except jsontext.JSONTextError as exc:
+            errors.append({"field": f"line {number}", "message": str(exc)})
     if errors:
         raise ImportInvalid(errors[:MAX_ERRORS])
     return items

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import EnqueueError, Enqueuer
 from jobs.schedules.definition import ScheduleError, run_id
+from jobs.schedules.validation import RUN_AT_YEARS
 from jobs.store.runs import NewRun
 from jobs.store.schedules import ScheduleRecord, ScheduleStore
 
@@ -58,6 +59,14 @@ class ScheduleSending:
         """
         if start.tzinfo is None or end.tzinfo is None:
             raise ScheduleError([{"field": "start", "message": "give times with a UTC offset"}])
+        first_year, last_year = RUN_AT_YEARS  # the triggers' arithmetic stays inside datetime
+        years = [
+            {"field": field, "message": f"year must be between {first_year} and {last_year}"}
+            for field, value in (("start", start), ("end", end))
+            if not first_year <= value.year <= last_year
+        ]
+        if years:
+            raise ScheduleError(years)
         if end < start:
             raise ScheduleError([{"field": "end", "message": "is before start"}])
         if end > self.clock():

@@ -18,6 +18,10 @@ from jobs.store.fires import FireLedger
 from jobs.store.runs import RunStore
 from jobs.store.tables import runs, scheduler_state, schedules
 
+# A page offset beyond any real table; larger ones overflow the database's integer (SQLite
+# and PostgreSQL take signed 64 bits), so the front ends refuse them.
+MAX_OFFSET = 1_000_000_000
+
 
 class ScheduleExistsError(Conflict, ValueError):
     pass

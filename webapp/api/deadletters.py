@@ -23,8 +23,9 @@ from webapp.api.deadletter_schemas import (
     RedriveOut,
 )
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
+from webapp.api.errors import StrictJSONRoute
 
-router = APIRouter(prefix="/deadletters", tags=["dead letters"])
+router = APIRouter(prefix="/deadletters", tags=["dead letters"], route_class=StrictJSONRoute)
 
 
 async def get_deadletters(request: Request) -> DeadLetterService:

@@ -10,9 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from jobs.services.health import beat_status, product_health
 from jobs.services.jobs import JobService
 from webapp.api.deps import get_service
+from webapp.api.errors import StrictJSONRoute
 from webapp.api.schemas import HealthOut
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
 
 class BeatHealth(BaseModel):

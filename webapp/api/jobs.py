@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends, Request, status
 
 from jobs.services.jobs import JobService
 from webapp.api.deps import get_service
-from webapp.api.errors import ERROR_RESPONSES
+from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
 from webapp.api.schemas import EnqueuedOut, EnqueueIn, JobOut
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 Service = Annotated[JobService, Depends(get_service)]
 
 

@@ -20,8 +20,9 @@ from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from jobs.store.changes import RunChange, ScheduleChange
+from webapp.api.errors import StrictJSONRoute
 
-router = APIRouter(tags=["live"])
+router = APIRouter(tags=["live"], route_class=StrictJSONRoute)
 QUEUE_BATCHES = 200
 PING_SECONDS = 15
 

@@ -10,10 +10,10 @@ from jobs.services.jobs import JobService
 from jobs.services.runs import browse_runs
 from jobs.store.tables import RUN_STATES
 from webapp.api.deps import get_service
-from webapp.api.errors import ERROR_RESPONSES
+from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
 from webapp.api.schemas import RunOut
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(prefix="/runs", tags=["runs"], route_class=StrictJSONRoute)
 Service = Annotated[JobService, Depends(get_service)]
 
 

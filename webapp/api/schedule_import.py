@@ -3,16 +3,17 @@ array in, JSON lines out). The rules live in ``jobs/services/schedule_import.py`
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from jobs.services.schedule_import import ImportInvalid, export_lines, import_schedules
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
+from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedules import Manager
 
-router = APIRouter(prefix="/schedules", tags=["schedules"])
+router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=StrictJSONRoute)
 
 
 class ImportedOut(BaseModel):
@@ -33,7 +34,10 @@ class ImportedOut(BaseModel):
     },
 )
 async def import_schedules_route(
-    request: Request, manager: Manager, changed_by: str = "api", reason: str | None = None
+    request: Request,
+    manager: Manager,
+    changed_by: str = Query(default="api", max_length=200),
+    reason: str | None = Query(default=None, max_length=2000),
 ) -> ImportedOut:
     """Create every schedule given, or none: a 422 names each bad line and field."""
     try:

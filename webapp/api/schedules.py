@@ -16,7 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from jobs.schedules.inputs import ScheduleInput
 from jobs.services.schedules import ScheduleManager
 from jobs.store.runs import NewRun
+from jobs.store.schedules import MAX_OFFSET
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
+from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedule_schemas import (
     BackfillIn,
     ChangeIn,
@@ -26,7 +28,7 @@ from webapp.api.schedule_schemas import (
 )
 from webapp.api.schemas import EnqueuedOut
 
-router = APIRouter(prefix="/schedules", tags=["schedules"])
+router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=StrictJSONRoute)
 
 
 async def get_manager(request: Request) -> ScheduleManager:
@@ -49,7 +51,7 @@ def enqueued(request: Request, run: NewRun) -> EnqueuedOut:
 async def list_schedules(
     manager: Manager,
     limit: int = Query(default=500, ge=1, le=5000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[ScheduleOut]:
     """Schedules by name, each with its health state and counters of fires that happened."""
     records = await run_in_threadpool(manager.page, limit, offset)
@@ -92,7 +94,10 @@ async def update_schedule(name: str, body: Body, manager: Manager) -> ScheduleOu
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
 async def delete_schedule(
-    name: str, manager: Manager, changed_by: str = "api", reason: str | None = None
+    name: str,
+    manager: Manager,
+    changed_by: str = Query(default="api", max_length=200),
+    reason: str | None = Query(default=None, max_length=2000),
 ) -> Response:
     await run_in_threadpool(manager.delete, name, changed_by, reason)
     return Response(status_code=204)

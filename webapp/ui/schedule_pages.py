@@ -20,7 +20,7 @@ from jobs.schedules.cron_describe import describe_stored
 from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind
 from jobs.services.health import beat_status
 from jobs.services.schedules import ScheduleManager
-from jobs.store.schedules import ScheduleRecord
+from jobs.store.schedules import MAX_OFFSET, ScheduleRecord
 from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok
 from webapp.ui.resources import ui_resources
@@ -131,7 +131,9 @@ def detail_page(
 # -- pages --------------------------------------------------------------------------------
 @bp.get("/schedules")
 def index() -> str:
-    offset = max(request.args.get("offset", default=0, type=int), 0)
+    offset = request.args.get("offset", default=0, type=int)
+    if not 0 <= offset <= MAX_OFFSET:
+        abort(400, f"offset: must be a whole number between 0 and {MAX_OFFSET}")
     records = manager().page(PAGE_SIZE + 1, offset)
     return render_template(
         "schedules.html",
