@@ -113,13 +113,6 @@ def create_app(
     api.include_router(router, prefix="/api")
     install_docs(api)
 
-    # Anything else under /api is a JSON 404 in the one error shape, not a Flask page.
-    @api.api_route(
-        "/api/{rest:path}", methods=sorted(WRITE_METHODS | {"GET"}), include_in_schema=False
-    )
-    async def no_such_route(rest: str) -> JSONResponse:
-        return error_response(404, f"no API route /api/{rest}")
-
     flask_app = create_flask_app(
         settings=settings,
         service=service,
@@ -128,5 +121,14 @@ def create_app(
     )
     # a2wsgi's WSGIMiddleware is an ASGI app; its hints do not match Starlette's ASGIApp protocol.
     monitoring = install_monitoring(api, flask_app, celery_app)
+
+    # Anything else under /api is a JSON 404 in the one error shape, not a Flask page.
+    # Keep it the last /api route: a route added after it would never be reached.
+    @api.api_route(
+        "/api/{rest:path}", methods=sorted(WRITE_METHODS | {"GET"}), include_in_schema=False
+    )
+    async def no_such_route(rest: str) -> JSONResponse:
+        return error_response(404, f"no API route /api/{rest}")
+
     api.mount("/", WSGIMiddleware(flask_app))  # type: ignore[arg-type]
     return api
