@@ -42,6 +42,9 @@ class _Request:
     run: NewRun
     priority: int | None
     chosen_id: bool = False
+    # A run sent again under its id (a retry after it failed): not checked or inserted;
+    # ``retries`` numbers its attempt after the ones already made.
+    resend_retries: int | None = None
     future: Future[NewRun] = field(default_factory=Future)
 
 
@@ -81,6 +84,7 @@ class Enqueuer:
         run_id: str | None = None,
         schedule: str | None = None,
         scheduled_for: datetime | None = None,
+        origin: str | None = None,
     ) -> Future[NewRun]:
         """Queue an already-validated run; the future resolves once it is stored and confirmed.
 
@@ -95,8 +99,17 @@ class Enqueuer:
             kwargs=kwargs,
             schedule=schedule,
             scheduled_for=scheduled_for,
+            origin=origin,
         )
         request = _Request(run, priority, chosen_id=run_id is not None)
+        self._queue.put(request)
+        return request.future
+
+    def resend(self, run: NewRun, retries: int) -> Future[NewRun]:
+        """Publish a stored run again under its own id, as retry number ``retries``; the
+        future resolves once the broker confirmed (the caller updates the row)."""
+        self.start()
+        request = _Request(run, None, chosen_id=True, resend_retries=retries)
         self._queue.put(request)
         return request.future
 
@@ -168,7 +181,9 @@ class Enqueuer:
                 used = store.existing_ids(conn, chosen)
         unique: list[_Request] = []
         for request in batch:
-            if request.run.id in used:  # a chosen id already sent: nothing to do again
+            if request.resend_retries is not None:
+                unique.append(request)
+            elif request.run.id in used:  # a chosen id already sent: nothing to do again
                 request.future.set_result(request.run)
             else:
                 used.add(request.run.id)
@@ -183,7 +198,7 @@ class Enqueuer:
                 kwargs=r.run.kwargs,
                 queue=self._queue_spec(r.run.queue),
                 priority=r.priority,
-                headers=_schedule_headers(r.run),
+                headers=_headers(r),
             )
             for r in unique
         ]
@@ -197,7 +212,7 @@ class Enqueuer:
             self._publisher_for_thread().publish(messages)
         except PublishError as exc:
             failed = exc.failed
-        sent = [r.run for r in unique if r.run.id not in failed]
+        sent = [r.run for r in unique if r.run.id not in failed and r.resend_retries is None]
         if sent:
             try:
                 with store.engine.begin() as conn:
@@ -213,10 +228,15 @@ class Enqueuer:
                 request.future.set_result(request.run)
 
 
-def _schedule_headers(run: NewRun) -> dict[str, str] | None:
-    if run.schedule is None:
-        return None
-    headers = {"beatkeeper_schedule": run.schedule}
-    if run.scheduled_for is not None:
-        headers["beatkeeper_scheduled_for"] = run.scheduled_for.isoformat()
-    return headers
+def _headers(request: _Request) -> dict[str, Any] | None:
+    run = request.run
+    headers: dict[str, Any] = {}
+    if run.schedule is not None:
+        headers["beatkeeper_schedule"] = run.schedule
+        if run.scheduled_for is not None:
+            headers["beatkeeper_scheduled_for"] = run.scheduled_for.isoformat()
+    if request.resend_retries is not None:
+        # The worker names an attempt by (retries, delivery): a higher ``retries`` than any
+        # attempt so far makes this a new attempt, as a re-drive does.
+        headers["retries"] = request.resend_retries
+    return headers or None

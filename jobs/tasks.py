@@ -42,8 +42,23 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class NotRun(Ignore):
+    """The run must not run (cancelled, or already finished): its message is acknowledged."""
+
+
 class BeatkeeperRequest(Request):
     """Celery's request, with Beatkeeper's rules for expiry and hard time limits."""
+
+    def on_failure(
+        self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)  # ExceptionWithTraceback
+        if isinstance(exc, NotRun):
+            # Celery sends no final event for an ignored task, so Flower (and any event
+            # consumer) would show it STARTED forever, with a Terminate button. Say what a
+            # revoked task says: the message is acknowledged and the task will not run.
+            self.send_event("task-revoked", terminated=False, signum=None, expired=False)
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
         # Celery requeues a late-ack message whose task hit its hard time limit; for a job
@@ -177,8 +192,9 @@ def bind_job(app: BeatkeeperCelery, spec: JobSpec, policy: RetryPolicy, queue: s
     def run(self: BeatkeeperTask, *args: Any, **kwargs: Any) -> Any:
         if getattr(self.request, "beatkeeper_cancelled", False):
             # Cancelled (its schedule changed after the fire was handed to the broker ahead of
-            # time) or a duplicate delivery of a run that already finished: ack, don't run.
-            raise Ignore()
+            # time or by a bulk action) or a duplicate delivery of a run that already finished:
+            # ack, don't run.
+            raise NotRun()
         # Validation failures are bad messages, not transient faults: they are not retried.
         values = spec.validate(args, kwargs) if args else kwargs
         try:

@@ -21,6 +21,7 @@ from jobs.enqueue import Enqueuer
 from jobs.factory import create_celery_app
 from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
+from jobs.services.run_actions import RunActions
 from jobs.services.schedules import ScheduleManager
 from webapp.api import errors, router
 from webapp.api.docs import install_docs
@@ -107,6 +108,7 @@ def create_app(
     api.state.schedules = ScheduleManager(celery_app, enqueuer)
     api.state.settings = settings
     api.state.deadletters = DeadLetterService(celery_app)
+    api.state.run_actions = RunActions(celery_app, enqueuer, api.state.deadletters)
     api.add_middleware(SameOriginAPI)
     errors.install(api)
     # /api routes first: the Flask mount at "/" would otherwise catch them.
@@ -118,6 +120,7 @@ def create_app(
         service=service,
         schedules=api.state.schedules,
         deadletters=api.state.deadletters,
+        run_actions=api.state.run_actions,
     )
     # a2wsgi's WSGIMiddleware is an ASGI app; its hints do not match Starlette's ASGIApp protocol.
     monitoring = install_monitoring(api, flask_app, celery_app)

@@ -11,6 +11,7 @@ from jobs.schedules.definition import ScheduleError, run_id
 from jobs.schedules.validation import RUN_AT_YEARS
 from jobs.store.runs import NewRun
 from jobs.store.schedules import ScheduleRecord, ScheduleStore
+from jobs.store.tables import RunOrigin
 
 MAX_BACKFILL = 1000
 
@@ -50,6 +51,7 @@ class ScheduleSending:
             queue=self._queue(record),
             schedule=record.name,
             scheduled_for=now,
+            origin=RunOrigin.RUN_NOW,
         )
 
     def backfill(self, name: str, start: datetime, end: datetime) -> list[NewRun]:
@@ -98,6 +100,7 @@ class ScheduleSending:
                 run_id=run_id(name, t, "backfill"),
                 schedule=name,
                 scheduled_for=t,
+                origin=RunOrigin.BACKFILL,
             )
             for t in fires
             if t not in done

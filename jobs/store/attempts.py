@@ -50,6 +50,11 @@ class NewRun:
     args: list[Any] = field(default_factory=list)
     schedule: str | None = None
     scheduled_for: datetime | None = None
+    origin: str | None = None  # RunOrigin; None: schedule when it has one, else manual
+
+    @property
+    def sent_by(self) -> str:
+        return self.origin or ("schedule" if self.schedule else "manual")
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ def _run_values(run: NewRun, at: datetime, **extra: Any) -> dict[str, Any]:
         "dead_lettered": False,
         "schedule": run.schedule,
         "scheduled_for": run.scheduled_for,
+        "origin": run.sent_by,
         **extra,
     }
 

@@ -12,7 +12,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 
 from jobs.store.runs import RunRecord
 from jobs.store.tables import runs
@@ -47,9 +47,43 @@ def decode_cursor(text: str) -> Cursor:
 
 @dataclass(frozen=True)
 class RunFilter:
+    """Runs to show or act on; every field given must match. ``since``/``until`` bound the
+    enqueue time (since inclusive, until exclusive); ``error`` is text in the error,
+    case-insensitive."""
+
     job: str | None = None
     state: str | None = None
     schedule: str | None = None
+    origin: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    error: str | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = [
+            column == value
+            for column, value in (
+                (runs.c.job, self.job),
+                (runs.c.state, self.state),
+                (runs.c.schedule, self.schedule),
+                (runs.c.origin, self.origin),
+            )
+            if value
+        ]
+        if self.since is not None:
+            out.append(runs.c.enqueued_at >= self.since)
+        if self.until is not None:
+            out.append(runs.c.enqueued_at < self.until)
+        if self.error:
+            out.append(func.lower(runs.c.error).contains(self.error.lower(), autoescape=True))
+        return out
+
+
+def count(engine: Engine, where: RunFilter) -> int:
+    """How many runs match ``where``."""
+    with engine.connect() as conn:
+        query = select(func.count()).select_from(runs).where(*where.conditions())
+        return int(conn.execute(query).scalar_one())
 
 
 def page(
@@ -57,13 +91,7 @@ def page(
 ) -> tuple[list[RunRecord], Cursor | None]:
     """Up to ``limit`` runs after ``after``, and the cursor of the next page (None at the end)."""
     query = select(runs).order_by(runs.c.enqueued_at.desc(), runs.c.id.desc()).limit(limit + 1)
-    for column, value in (
-        (runs.c.job, where.job),
-        (runs.c.state, where.state),
-        (runs.c.schedule, where.schedule),
-    ):
-        if value:
-            query = query.where(column == value)
+    query = query.where(*where.conditions())
     if after is not None:
         query = query.where(
             or_(

@@ -45,6 +45,12 @@ class AttemptRecord:
     retry_in: float | None
     worker: str | None
 
+    @property
+    def runtime_ms(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -70,6 +76,7 @@ class RunRecord:
     published_at: datetime | None = None
     reason: str | None = None
     held: bool = False
+    origin: str = "manual"
     history: tuple[AttemptRecord, ...] = field(default=())
 
     @property
@@ -82,6 +89,14 @@ class RunRecord:
         if self.scheduled_for is None or self.started_at is None:
             return None
         return (self.started_at - self.scheduled_for).total_seconds() * 1000
+
+    @property
+    def queue_wait_ms(self) -> float | None:
+        """From the message's publication (or the enqueue) to its first attempt's start."""
+        if not self.history:
+            return None
+        sent = self.published_at or self.enqueued_at
+        return (self.history[0].started_at - sent).total_seconds() * 1000
 
 
 def _insert(conn: Connection) -> Any:
@@ -121,6 +136,7 @@ class RunStore:
                     set_={
                         "enqueued_at": stmt.excluded.enqueued_at,
                         "schedule": stmt.excluded.schedule,
+                        "origin": stmt.excluded.origin,
                         "scheduled_for": stmt.excluded.scheduled_for,
                         "published_at": stmt.excluded.published_at,
                     },
@@ -143,6 +159,7 @@ class RunStore:
                         "published_at": at if state == "PENDING" else None,
                         "reason": reason,
                         "held": held,
+                        "origin": n.sent_by,
                         "finished_at": None if state == "PENDING" else at,
                     }
                     for n in new
@@ -216,12 +233,23 @@ class RunStore:
         return int(result.rowcount or 0)
 
     def mark_redriven(self, run_id: str, state: str, attempts: int, at: datetime) -> bool:
-        """A dead-lettered run was published to its work queue again: PENDING once more.
+        """A dead-lettered run was published to its work queue again: PENDING once more."""
+        return self.mark_resent(
+            run_id, state, attempts, at, "redrive", "re-driven from the dead-letter queue"
+        )
+
+    def mark_resent(
+        self, run_id: str, state: str, attempts: int, at: datetime, origin: str, reason: str
+    ) -> bool:
+        """A finished run was published again under its id: PENDING once more, with what
+        sent it (``origin``) and why.
 
         Only if the row is still as it was read (``state``, ``attempts``): a worker that
-        already started the re-driven message has the newer word. Returns whether it changed.
+        already started the new message has the newer word. Returns whether it changed.
         """
         with self.engine.begin() as conn:
+            # What sent the current message holds even when a worker got there first.
+            conn.execute(update(runs).where(runs.c.id == run_id).values(origin=origin))
             result = conn.execute(
                 update(runs)
                 .where(runs.c.id == run_id, runs.c.state == state, runs.c.attempts == attempts)
@@ -231,10 +259,27 @@ class RunStore:
                     finished_at=None,
                     next_retry_at=None,
                     published_at=at,
-                    reason="re-driven from the dead-letter queue",
+                    reason=reason,
                 )
             )
             return bool(result.rowcount)
+
+    def cancel(
+        self, run_ids: Sequence[str], states: Sequence[str], reason: str, at: datetime
+    ) -> list[str]:
+        """Mark the runs among ``run_ids`` still in one of ``states`` CANCELLED (a worker that
+        receives their message acknowledges it without running it); returns those changed."""
+        changed = []
+        with self.engine.begin() as conn:
+            for run_id in run_ids:
+                result = conn.execute(
+                    update(runs)
+                    .where(runs.c.id == run_id, runs.c.state.in_(states))
+                    .values(state="CANCELLED", finished_at=at, reason=reason, held=False)
+                )
+                if result.rowcount:
+                    changed.append(run_id)
+        return changed
 
     def delete_finished_before(self, cutoff: datetime) -> int:
         """Delete finished runs enqueued before ``cutoff``; returns how many."""

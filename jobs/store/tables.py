@@ -37,6 +37,20 @@ class RunState(StrEnum):
 
 
 RUN_STATES = tuple(RunState)
+
+
+class RunOrigin(StrEnum):
+    """What sent a run's current message."""
+
+    MANUAL = "manual"  # the API, the form or the CLI
+    SCHEDULE = "schedule"  # the beat, at its time
+    RUN_NOW = "run_now"  # "run now" on a schedule
+    BACKFILL = "backfill"  # a backfill of a schedule's missed fires
+    REDRIVE = "redrive"  # moved back from its dead-letter queue
+    RETRY = "retry"  # sent again after it failed, by a retry action
+
+
+RUN_ORIGINS = tuple(RunOrigin)
 DONE_STATES = (
     RunState.SUCCESS,
     RunState.FAILURE,
@@ -73,11 +87,13 @@ runs = Table(
     # A fire the beat handed to the broker ahead of its time, not started yet: only such
     # fires are cancelled when their schedule changes.
     Column("held", Boolean, nullable=False, default=False, server_default=false()),
+    Column("origin", String(10), nullable=False, default="manual", server_default="manual"),
     Index("ix_runs_job_enqueued", "job", "enqueued_at"),
     Index("ix_runs_schedule_for", "schedule", "scheduled_for"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_enqueued", "enqueued_at"),
     Index("ix_runs_finished", "finished_at"),  # the change feed (jobs/monitoring/changes.py)
+    Index("ix_runs_origin", "origin"),
 )
 
 run_attempts = Table(

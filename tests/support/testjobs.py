@@ -83,3 +83,10 @@ def fails_until_released(key: str) -> dict[str, int]:
         if key not in _released:
             raise Permanent(f"{key} is not released yet")
         return {"calls": _calls[key]}
+
+
+@registry.job(max_retries=0, jitter=False, on_exhausted="discard")
+def discarded_until_released(key: str) -> dict[str, int]:
+    """Fails (recorded, not dead-lettered) until the test has called ``release``."""
+    result: dict[str, int] = fails_until_released(key)
+    return result

@@ -81,7 +81,7 @@ def test_a_form_post_without_its_csrf_token_is_refused(client: TestClient) -> No
 def test_unknown_pages_are_404(client: TestClient) -> None:
     assert client.get("/jobs/nope").status_code == 404
     assert client.get("/runs/nope").status_code == 404
-    assert client.get("/runs?state=DONE").status_code == 400
+    assert client.get("/runs?state=DONE").status_code == 422
 
 
 def test_an_enqueue_error_is_shown_beside_its_field_and_the_chosen_queue_is_kept(

@@ -61,8 +61,9 @@ class AttemptOut(BaseModel):
     finished_at: datetime | None
     outcome: str | None
     error: str | None
-    retry_in: float | None
+    retry_in: float | None = Field(description="seconds until the retry this attempt asked for")
     worker: str | None
+    runtime_ms: float | None = Field(default=None, description="finished minus started")
 
 
 class RunOut(BaseModel):
@@ -86,17 +87,27 @@ class RunOut(BaseModel):
     schedule: str | None = None
     scheduled_for: datetime | None = None
     published_at: datetime | None = None
-    reason: str | None = None
+    reason: str | None = Field(
+        default=None, description="why the run is where it is: cancelled, expired, skipped, held"
+    )
+    origin: str = Field(
+        default="manual", description="manual, schedule, run_now, backfill, redrive or retry"
+    )
+    lateness_ms: float | None = Field(
+        default=None, description="scheduled time to start, for a schedule's run"
+    )
+    queue_wait_ms: float | None = Field(
+        default=None, description="publication to the first attempt's start"
+    )
     done: bool
     history: list[AttemptOut] = Field(default_factory=list)
 
     @classmethod
     def of(cls, run: RunRecord) -> RunOut:
-        data = {k: getattr(run, k) for k in cls.model_fields if k not in ("history", "done")}
+        data = {k: getattr(run, k) for k in cls.model_fields if k != "history"}
         return cls(
             **data,
-            done=run.done,
-            history=[AttemptOut(**a.__dict__) for a in run.history],
+            history=[AttemptOut(**a.__dict__, runtime_ms=a.runtime_ms) for a in run.history],
         )
 
 

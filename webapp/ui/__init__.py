@@ -8,6 +8,7 @@ from flask import Flask
 
 from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
+from jobs.services.run_actions import RunActions
 from jobs.services.schedules import ScheduleManager
 from webapp.settings import WebSettings
 from webapp.ui.resources import UiResources
@@ -20,6 +21,7 @@ def create_app(
     service: JobService | None = None,
     schedules: ScheduleManager | None = None,
     deadletters: DeadLetterService | None = None,
+    run_actions: RunActions | None = None,
 ) -> Flask:
     """Flask application factory; ``service`` and ``schedules`` are shared with the API when
     mounted under it (one enqueuer, one broker connection)."""
@@ -40,16 +42,19 @@ def create_app(
         app.config.update(test_config)
     if schedules is None:
         schedules = ScheduleManager(service.app, service.enqueuer)
+    deadletters = deadletters or DeadLetterService(service.app)
     UiResources(
         settings=settings,
         jobs=service,
         schedules=schedules,
-        deadletters=deadletters or DeadLetterService(service.app),
+        deadletters=deadletters,
+        run_actions=run_actions or RunActions(service.app, service.enqueuer, deadletters),
     ).install(app)
 
-    from webapp.ui import deadletter_pages, errors, pages, schedule_actions
+    from webapp.ui import deadletter_pages, errors, formatting, pages, schedule_actions
 
     errors.install(app)
+    formatting.install(app)
 
     app.register_blueprint(pages.bp)
     # schedule_pages.bp, with the actions of schedule_actions added to it

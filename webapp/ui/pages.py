@@ -10,8 +10,10 @@ from werkzeug.wrappers import Response
 
 from jobs.errors import FieldError, Invalid
 from jobs.services.jobs import JobService, JobView
-from jobs.services.runs import browse_runs
-from jobs.store.tables import RUN_STATES
+from jobs.services.run_actions import MAX_BULK
+from jobs.services.runs import FILTER_FIELDS, RunPage, browse_runs, parse_filter
+from jobs.store.runs import utcnow
+from jobs.store.tables import RUN_ORIGINS, RUN_STATES
 from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok, csrf_token, parse_form
 from webapp.ui.resources import ui_resources
@@ -67,26 +69,58 @@ def job(name: str) -> tuple[str, int] | Response:
     return redirect(url_for("pages.run", run_id=run.id))
 
 
+def _filters() -> dict[str, str]:
+    return {k: v for k in FILTER_FIELDS if (v := request.args.get(k, "").strip())}
+
+
 @bp.get("/runs")
-def runs() -> str:
-    """Newest first, 100 a page (keyset cursor ``after``), filtered by state, job, schedule."""
-    filters = {k: request.args.get(k) or None for k in ("state", "job", "schedule")}
+def runs() -> tuple[str, int]:
+    """Newest first, 100 a page (keyset cursor ``after``), filtered as GET /api/runs is."""
+    filters = _filters()
+    errors: dict[str, str] = {}
+    found = RunPage([], None)
     try:
         found = browse_runs(
-            service().store.engine, **filters, after=request.args.get("after"), limit=100
+            service().store.engine, filters, after=request.args.get("after"), limit=100
         )
     except Invalid as exc:
-        abort(400, str(exc))
-    return render_template(
+        errors = {e["field"]: e["message"] for e in exc.errors}
+    page = render_template(
         "runs.html",
         runs=found.runs,
         next_cursor=found.next,
         first_page=not request.args.get("after"),
-        filters={k: v for k, v in filters.items() if v},
+        filters=filters,
+        errors=errors,
+        live_filter={k: v for k, v in filters.items() if k in ("job", "schedule")},
         jobs=[j.name for j in service().jobs()],
         states=RUN_STATES,
-        **filters,
+        origins=RUN_ORIGINS,
+        job=filters.get("job"),
+        schedule=filters.get("schedule"),
     )
+    return page, 422 if errors else 200
+
+
+@bp.get("/runs/bulk/<action>")
+def bulk_confirm(action: str) -> str:
+    """What a retry or cancel of every matching run would do, with the count, to confirm."""
+    filters = _filters()
+    # Runs enqueued after this page was drawn are not among those counted: pin the end.
+    filters.setdefault("until", utcnow().isoformat(timespec="microseconds"))
+    result = ui_resources().run_actions.apply(action, parse_filter(filters), dry_run=True)
+    return render_template("runs_bulk.html", result=result, filters=filters, max_bulk=MAX_BULK)
+
+
+@bp.post("/runs/bulk/<action>")
+def bulk_apply(action: str) -> str:
+    if not csrf_ok(request.form.get("csrf")):
+        abort(400, "missing or stale form token; reload the page and submit again")
+    filters = _filters()
+    result = ui_resources().run_actions.apply(
+        action, parse_filter(filters), confirm=request.form.get("confirm") == "yes"
+    )
+    return render_template("runs_bulk.html", result=result, filters=filters, max_bulk=MAX_BULK)
 
 
 @bp.get("/runs/<run_id>")

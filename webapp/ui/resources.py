@@ -8,6 +8,7 @@ from flask import Flask, current_app
 
 from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
+from jobs.services.run_actions import RunActions
 from jobs.services.schedules import ScheduleManager
 from webapp.settings import WebSettings
 
@@ -16,12 +17,13 @@ EXTENSION = "beatkeeper"
 
 @dataclass(frozen=True)
 class UiResources:
-    """What the pages call: settings, the job, schedule and dead-letter services."""
+    """What the pages call: settings, the job, schedule, dead-letter and run-action services."""
 
     settings: WebSettings
     jobs: JobService
     schedules: ScheduleManager
     deadletters: DeadLetterService
+    run_actions: RunActions
 
     def install(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self

@@ -1,0 +1,51 @@
+"""One way to show a time and a duration on every page.
+
+A time is rendered as ``<time datetime="...">2026-12-02 15:04:05 UTC</time>`` (UTC, to the
+second); ``static/times.js`` adds the viewer's own zone beside it in the browser, so a page
+reads the same for everyone and each viewer also sees their local time. Durations carry
+their unit and scale with their size.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+from markupsafe import Markup, escape
+
+FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def when(value: datetime | None, empty: str = "—") -> Markup:
+    """A time in UTC, marked up for times.js to add the viewer's zone."""
+    if value is None:
+        return Markup(escape(empty))
+    utc = value.astimezone(UTC)
+    iso = utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return Markup('<time datetime="{}" data-local>{} UTC</time>').format(iso, utc.strftime(FORMAT))
+
+
+def duration(ms: float | None, empty: str = "—") -> str:
+    """Milliseconds as people read them: 8.4 ms, 1.25 s, 3 min 05 s, 2 h 01 min."""
+    if ms is None:
+        return empty
+    sign, ms = ("-" if ms < 0 else ""), abs(ms)
+    if ms < 1000:
+        return f"{sign}{ms:.1f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{sign}{seconds:.2f} s"
+    if seconds < 3600:
+        return f"{sign}{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{sign}{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def seconds(value: float | None, empty: str = "—") -> str:
+    """Seconds (as the store keeps a retry's wait) with their unit."""
+    return empty if value is None else duration(value * 1000)
+
+
+def install(app: Flask) -> None:
+    app.add_template_filter(when, "when")
+    app.add_template_filter(duration, "duration")
+    app.add_template_filter(seconds, "seconds")
