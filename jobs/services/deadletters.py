@@ -168,6 +168,13 @@ class DeadLetterService:
     def _view(self, letter: DeadLetter, with_history: bool = False) -> LetterView:
         run_id = run_id_of(letter)
         run = self.store.get(run_id, with_history=with_history) if run_id else None
+        if run is not None and run.state in ("PENDING", "RETRY"):
+            # RabbitMQ dead-lettered it (expired, delivery_limit) with no worker to say so:
+            # the run would wait forever, or be reaped as "lost". Its letter says why.
+            where = f" in {letter.source_queue}" if letter.source_queue else ""
+            why = f"dead-lettered by the broker: {letter.reason}{where}"
+            if self.store.mark_dead_lettered(run.id, why, utcnow()):
+                run = self.store.get(run.id, with_history=with_history)
         job = letter.headers.get("task")
         return LetterView(
             id=letter.key,

@@ -232,6 +232,28 @@ class RunStore:
         )
         return int(result.rowcount or 0)
 
+    def mark_dead_lettered(self, run_id: str, error: str, at: datetime) -> bool:
+        """A run whose message the broker dead-lettered before a worker finished it (x-death
+        ``expired``, ``delivery_limit``, ...): FAILURE, flagged, with ``error``.
+
+        Only from PENDING or RETRY: what a worker recorded (started, finished) stands.
+        Returns whether it changed.
+        """
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.state.in_(("PENDING", "RETRY")))
+                .values(
+                    state="FAILURE",
+                    dead_lettered=True,
+                    finished_at=at,
+                    next_retry_at=None,
+                    held=False,
+                    error=error,
+                )
+            )
+            return bool(result.rowcount)
+
     def mark_redriven(self, run_id: str, state: str, attempts: int, at: datetime) -> bool:
         """A dead-lettered run was published to its work queue again: PENDING once more."""
         return self.mark_resent(
