@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -181,7 +180,19 @@ def insert_schedules(stack: Any, count: int, first_fire: datetime) -> None:
         conn.execute(update(scheduler_state).values(value=1))
 
 
-def test_a_beat_with_ten_thousand_schedules_stops_within_two_seconds_of_sigterm_and_hands_over(
+def exits_by_itself(beat: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then the exit status; how long it took is ``benchmarks.beat_faults``' job.
+
+    The wait is only a bound for a hang (the fixture would SIGKILL it); it is not the claim.
+    """
+    beat.send_signal(signal.SIGTERM)
+    try:
+        return beat.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the beat did not exit after SIGTERM")
+
+
+def test_a_beat_with_ten_thousand_schedules_stops_on_sigterm_mid_burst_and_hands_over(
     stack: Any,
 ) -> None:
     insert_schedules(stack, 10_000, datetime.now(UTC) + timedelta(seconds=12))
@@ -189,21 +200,22 @@ def test_a_beat_with_ten_thousand_schedules_stops_within_two_seconds_of_sigterm_
         wait_for(lambda: leader(stack), 30)
         # Stop it in the middle of its burst: 10,000 fires go out ahead of their time.
         wait_for(lambda: len(stack.app.store.list(limit=10)) > 0, 30)
-        stopped = time.monotonic()
-        beat.send_signal(signal.SIGTERM)
-        try:
-            beat.wait(10)
-        except subprocess.TimeoutExpired:
-            pytest.fail("the beat did not exit within 10 s of SIGTERM")
-        took = time.monotonic() - stopped
-        assert took < 2.0, f"the beat took {took:.2f} s to exit after SIGTERM"
+        assert exits_by_itself(beat) == 0
     status = stack.lease.read()
     assert status.owner is None, "the lease was not released"
+    assert "lease released" in (stack.tmp / "beat-big.log").read_text()
 
 
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def renewed_since(lease: LeaseStore, moment: datetime) -> LeaseStatus:
+    """Wait until the beat renews its lease after ``moment``: its loop is alive and serving."""
+
+    def renewed() -> LeaseStatus | None:
+        status = lease.read()
+        ok = status.held(datetime.now(UTC)) and (status.renewed_at or moment) > moment
+        return status if ok else None
+
+    result: LeaseStatus = wait_for(renewed, 15)
+    return result
 
 
 def test_a_beat_whose_broker_is_down_backs_off_and_logs_the_outage_once(stack: Any) -> None:
@@ -221,16 +233,12 @@ def test_a_beat_whose_broker_is_down_backs_off_and_logs_the_outage_once(stack: A
     with running("beat-nobroker", BEAT, env, stack.tmp) as beat:
         log = stack.tmp / "beat-nobroker.log"
         wait_for(lambda: "broker lost" in log.read_text(), 30)
-        before, started = process_cpu_seconds(beat.pid), time.monotonic()
-        time.sleep(10)  # a measuring window, not a wait for a condition
-        used = process_cpu_seconds(beat.pid) - before
-        elapsed = time.monotonic() - started
+        renewed_since(stack.lease, datetime.now(UTC))  # it keeps its lease while the broker is away
         assert beat.poll() is None, "the beat exited"
-        assert used / elapsed < 0.05, f"the beat used {used / elapsed:.1%} of a core"
         text = log.read_text()
-        assert text.count("broker lost") == 1
+        assert text.count("broker lost") == 1, "an outage is logged once, not per retry"
         assert text.count("Traceback") == 0
-        assert leader(stack) is not None  # it keeps its lease while only the broker is away
+        assert exits_by_itself(beat) == 0
     assert scheduled_fires(stack, "busy") == []
 
 
@@ -256,13 +264,10 @@ def test_a_beat_locked_out_of_its_sqlite_store_keeps_running_and_stops_on_sigter
         try:
             wait_for(lambda: "store lost" in log.read_text(), 20)
             assert beat.poll() is None, "the beat exited"
-            stopped = time.monotonic()
-            beat.send_signal(signal.SIGTERM)
-            beat.wait(15)
-            took = time.monotonic() - stopped
+            # Still locked out: it stops by itself, without waiting for the lock.
+            assert exits_by_itself(beat) == 0
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-    assert took < 2.0, f"the beat took {took:.2f} s to exit after SIGTERM"
     text = log.read_text()
     assert text.count("store lost") == 1 and "Traceback" not in text
