@@ -45,6 +45,10 @@ VHOST = "beatkeeper"
 USER = "beatkeeper"
 
 
+def _count(path: Path, text: str) -> int:
+    return path.read_text(errors="replace").count(text) if path.exists() else 0
+
+
 class LocalCluster:
     """``start()`` brings everything up (in dependency order), ``stop()`` takes it all down.
 
@@ -159,10 +163,18 @@ class LocalCluster:
                          f"{self.prefix}@%h-{n}", "--loglevel", "INFO")
             for n in range(1, self.counts["workers"] + 1)
         ]  # fmt: skip
+        # A log is appended to across restarts: wait for a "ready." beyond the earlier ones.
+        seen = {p.name: _count(p.log_path, "ready.") for p in self.workers}
         for proc in self.workers:
             proc.start()
+        deadline = time.monotonic() + 120
         for proc in self.workers:
-            proc.wait_log("ready.", timeout=120)
+            while _count(proc.log_path, "ready.") <= seen[proc.name]:
+                if proc.popen is not None and proc.popen.poll() is not None:
+                    raise RuntimeError(f"{proc.name} exited; see {proc.log_path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{proc.name} not ready within 120 s; see {proc.log_path}")
+                time.sleep(0.2)
         return self.workers
 
     def stop_workers(self) -> None:

@@ -233,9 +233,19 @@ def wait_recorded(database_url: str, ids: set[str], last: float, timeout: float)
 
 # -- stores, broker, worker --------------------------------------------------------------------
 class Context:
-    def __init__(self, args: argparse.Namespace, tmp: Path, store: str, database_url: str) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        tmp: Path,
+        store: str,
+        database_url: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.args, self.tmp, self.store, self.database_url = args, tmp, store, database_url
-        self.prefix = f"bk-tp-{uuid.uuid4().hex[:6]}"
+        # extra_env: another deployment's variables (benchmarks.throughput_cluster).
+        self.prefix = (extra_env or {}).get(
+            "BEATKEEPER_QUEUE_PREFIX", f"bk-tp-{uuid.uuid4().hex[:6]}"
+        )
         self.env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -245,6 +255,7 @@ class Context:
             "BEATKEEPER_WORKER_CONCURRENCY": str(args.concurrency),
             "BEATKEEPER_OUTBOX_DIR": str(tmp / f"outbox-{store}"),
             "DATABASE_URL": database_url,
+            **(extra_env or {}),
         }
         saved = dict(os.environ)
         os.environ.update(self.env)
@@ -335,9 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep logs and databases")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="against the local twin of deploy/compose.cluster.yaml (PostgreSQL, 2 workers)",
+    )
     args = parser.parse_args(argv)
     if args.full:
         args.n = 20_000
+    if args.cluster:
+        from benchmarks.throughput_cluster import run_cluster
+
+        return run_cluster(args)
     print(f"machine: {machine()}")
     print(f"background CPU before start: {wait_quiet(10):.0f}% of a core")
     cells: list[Cell] = []
