@@ -68,6 +68,10 @@ class BeatSettings(EnvSettings):
     its leader lease and its backoff during outages."""
 
     lookahead: float = Field(default=10.0, validation_alias="BEATKEEPER_BEAT_LOOKAHEAD")
+    # A crowd of fires due together is handed over earlier, up to this far ahead (0: fixed).
+    max_lookahead: float = Field(
+        default=300.0, ge=0, validation_alias="BEATKEEPER_BEAT_MAX_LOOKAHEAD"
+    )
     poll_interval: float = Field(default=0.5, validation_alias="BEATKEEPER_BEAT_POLL_INTERVAL")
     max_batch: int = Field(default=1000, validation_alias="BEATKEEPER_BEAT_MAX_BATCH")
     # A standby leads within lease_ttl (+ 0.2 s) of the leader's death.

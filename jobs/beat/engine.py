@@ -10,11 +10,15 @@ Cost per tick is proportional to what is due, not to the number of schedules: a 
 holds one (fire time, name) entry per active schedule; changes are found through the
 schedules' version numbers; full rows are loaded only for the fires at hand.
 
-Fires of ``overlap=allow`` schedules are handed to RabbitMQ up to ``lookahead`` seconds
-early into a hold queue whose per-message TTL releases them at their time, so a burst of
-thousands of fires due in the same second is on time however long building them takes.
-If such a schedule changes meanwhile, the early fire is cancelled in the run store and
-the worker acks it without running it. Other schedules are decided at their time.
+Fires of ``overlap=allow`` schedules are handed to RabbitMQ ahead of their time into a hold
+queue whose per-message TTL releases them at their time, so a burst of thousands of fires
+due in the same second is on time however long building them takes. How far ahead adapts
+to what is due (``jobs.beat.pacing``): at least ``lookahead`` seconds, and as early as the
+measured hand-over rate needs for a crowd of fires due together, up to ``max_lookahead``.
+A queue releases only its head, so a fire due before one already held goes direct at its
+time instead (the hold watermark). If such a schedule changes meanwhile, the early fire is
+cancelled in the run store and the worker acks it without running it. Other schedules are
+decided at their time.
 
 Failures leave the schedule in memory: a failed store read or commit, or a broker that takes
 none of a batch, puts the fires back and raises (:class:`BrokerDownError`, SQLAlchemy's
@@ -36,6 +40,7 @@ from typing import Any
 
 from broker.publisher import OutgoingMessage
 from jobs.beat.dispatch import BrokerDownError, Dispatcher, Sink
+from jobs.beat.pacing import DueCounts, Pace
 from jobs.beat.planning import (
     Entry,
     Plan,
@@ -44,7 +49,6 @@ from jobs.beat.planning import (
     previous_state,
 )
 from jobs.celery_app import BeatkeeperCelery
-from jobs.schedules.definition import fire_time
 from jobs.schedules.triggers import Trigger, TriggerError
 from jobs.store.fires import Guard
 from jobs.store.schedules import ScheduleRecord, ScheduleStore
@@ -63,9 +67,11 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class BeatConfig:
-    # Seconds ahead that allow-overlap fires go to the hold queues: the beat hands over
-    # about 5,000 fires a second, so 10 s leaves room for a burst of tens of thousands.
+    # Seconds ahead that allow-overlap fires go to the hold queues at least; a crowd of fires
+    # due together goes earlier, as the measured hand-over rate needs, up to max_lookahead.
     lookahead: float = 10.0
+    max_lookahead: float = 300.0  # 0: a fixed look-ahead
+    handover_rate: float = 2000.0  # fires a second assumed until batches were measured
     poll_interval: float = 0.5  # how often the change counter is read
     max_batch: int = 1000  # fires per transaction and publish
     min_hold: float = 0.2  # a fire closer than this is sent directly at its time
@@ -94,6 +100,8 @@ class BeatEngine:
         self.planner = Planner(self.dispatch.queue_of, self.config.late_grace)
         self.stats: Counter[str] = Counter()
         self._heap: list[Entry] = []
+        self._due = DueCounts()  # the heap's entries per second, for the adaptive look-ahead
+        self.pace = Pace(self.config.handover_rate)
         self._direct: list[Entry] = []  # fires that must be decided and sent at their time
         self._live: dict[str, int] = {}  # name -> version the heap follows
         self._seen = 0
@@ -112,16 +120,24 @@ class BeatEngine:
         now = self.clock()
         grace = timedelta(seconds=self.config.late_grace)
         overdue = []
+        late = now - grace
         for name, version, next_fire, jitter in self.schedules.active_entries():
             self._live[name] = version
-            if fire_time(name, next_fire, jitter) < now - grace:
+            entry = Entry.of(name, next_fire, jitter, version)
+            if entry.fire_at < late:
                 overdue.append(name)
             else:
-                self._heap.append(Entry.of(name, next_fire, jitter, version))
+                self._heap.append(entry)
+                self._due.add(entry.fire_at)
         heapq.heapify(self._heap)
         # A previous beat may have left fires in the hold queue due up to this far ahead;
         # earlier fires placed behind them would wait for them, so they go direct instead.
         self._hold_watermark = now + timedelta(seconds=self.config.lookahead)
+        if self.config.max_lookahead > self.config.lookahead:  # it may have held them earlier
+            since = now - timedelta(seconds=self.config.max_lookahead)
+            held = self.schedules.held_until(since)
+            if held is not None:
+                self._hold_watermark = max(self._hold_watermark, held)
         self._catch_up_retry.extend(overdue)
         self.loaded = True
         self._run_catch_up(now)
@@ -153,6 +169,9 @@ class BeatEngine:
                     late.add(entry.name)
             queue[:] = keep
             heapq.heapify(queue)
+        self._due.clear()
+        for entry in self._heap:
+            self._due.add(entry.fire_at)
         self._catch_up_retry.extend(sorted(late - set(self._catch_up_retry)))
         pending = len(self._catch_up_retry)
         self._run_catch_up(now)
@@ -179,7 +198,7 @@ class BeatEngine:
             self._next_poll = mono + self.config.poll_interval
         if self._catch_up_retry:
             self._run_catch_up(now)
-        horizon = now + timedelta(seconds=self.config.lookahead)
+        horizon = max(now + timedelta(seconds=self.config.lookahead), self._pressed_until(now))
         early = self._pop(self._heap, horizon)
         due = self._pop(self._direct, now)
         if early or due:
@@ -195,6 +214,8 @@ class BeatEngine:
         out: list[Entry] = []
         while queue and queue[0].fire_at <= until and len(out) < self.config.max_batch:
             entry = heapq.heappop(queue)
+            if queue is self._heap:
+                self._due.remove(entry.fire_at)
             if self._live.get(entry.name) == entry.version:
                 out.append(entry)
         return out
@@ -202,12 +223,34 @@ class BeatEngine:
     def _push(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
             heapq.heappush(self._heap, entry)
+            self._due.add(entry.fire_at)
+
+    def _window(self, now: datetime) -> tuple[datetime, datetime] | None:
+        if not self._heap or self.config.max_lookahead <= 0:
+            return None
+        return self._heap[0].fire_at, now + timedelta(seconds=self.config.max_lookahead)
+
+    def _pressed_until(self, now: datetime) -> datetime:
+        """How far ahead fires must be handed over now so that a crowd of fires due together
+        is with the broker in time (``jobs.beat.pacing``); ``now`` when nothing presses."""
+        window = self._window(now)
+        if window is None:
+            return now
+        deadline = now.timestamp() + self.config.lookahead
+        second = self._due.pressed_until(*window, self.pace.planning_rate, deadline)
+        if second is None:
+            return now
+        return datetime.fromtimestamp(second + 1, UTC) - timedelta(microseconds=1)
 
     def _sleep_for(self, now: datetime) -> float:
         waits = [max(0.0, self._next_poll - self.monotonic())]
         if self._heap:
             lead = timedelta(seconds=self.config.lookahead)
             waits.append((self._heap[0].fire_at - lead - now).total_seconds())
+            window = self._window(now)
+            start = None if window is None else self._due.start_by(*window, self.pace.planning_rate)
+            if start is not None:
+                waits.append(start - self.config.lookahead - now.timestamp())
         if self._direct:
             waits.append((self._direct[0].fire_at - now).total_seconds())
         return max(0.0, min(waits))
@@ -222,12 +265,13 @@ class BeatEngine:
                 continue  # loaded at start-up already (the edit raced the load)
             if active and next_fire is not None:
                 self._live[name] = ver
-                heapq.heappush(self._heap, Entry.of(name, next_fire, jitter, ver))
+                self._push([Entry.of(name, next_fire, jitter, ver)])
             else:
                 self._live.pop(name, None)  # stale heap entries are dropped when popped
             self.stats["changes"] += 1
 
     def _process(self, early: list[Entry], due: list[Entry], now: datetime) -> None:
+        began = self.monotonic()
         rows = self.schedules.load_many(sorted({e.name for e in early + due}))
         decide_now: list[Entry] = list(due)
         later: list[Entry] = []
@@ -247,6 +291,10 @@ class BeatEngine:
                 later.append(entry)
         self._decide(plan, decide_now, rows, now)
         self._commit(plan, now)
+        held = [f.at for f in plan.fires if f.hold]
+        if held:  # later fires behind these in a hold queue would wait for them
+            self._hold_watermark = max(self._hold_watermark, *held)
+        self.pace.observe(len(plan.fires), self.monotonic() - began)
         for entry in later:  # only once nothing can fail: they are not in `early` any more
             heapq.heappush(self._direct, entry)
 
@@ -315,9 +363,11 @@ class BeatEngine:
             raise
         self.stats["fired"] += len(done.sent)
         self.stats["skipped"] += len(done.skipped)
-        for entry in plan.follow:
-            if entry.name not in done.stale and entry.name not in done.rewound:
-                heapq.heappush(self._heap, entry)
+        self._push(
+            e for e in plan.follow if e.name not in done.stale and e.name not in done.rewound
+        )
         versions = {u.name: u.version for u in plan.updates}
-        for name, nominal in done.rewound.items():
-            heapq.heappush(self._heap, Entry(max(now, nominal), name, nominal, versions[name]))
+        self._push(
+            Entry(max(now, nominal), name, nominal, versions[name])
+            for name, nominal in done.rewound.items()
+        )

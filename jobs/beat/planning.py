@@ -30,16 +30,26 @@ from jobs.store.schedules import ScheduleRecord
 UNFINISHED = ("PENDING", "STARTED", "RETRY")
 
 
-@dataclass(order=True)
+@dataclass(slots=True)
 class Entry:
+    """One schedule's next fire in the beat's heap. A million of them are held at once, so
+    the class has slots, and without jitter ``fire_at`` is the same object as ``nominal``."""
+
     fire_at: datetime
     name: str
-    nominal: datetime = field(compare=False)
-    version: int = field(compare=False)
+    nominal: datetime
+    version: int
+
+    def __lt__(self, other: Entry) -> bool:  # the heap's order: send time, then name
+        if self.fire_at == other.fire_at:
+            return self.name < other.name
+        return self.fire_at < other.fire_at
 
     @classmethod
     def of(cls, name: str, nominal: datetime, jitter_seconds: int, version: int) -> Entry:
         """The heap entry of a nominal fire: ordered by when it is actually sent."""
+        if jitter_seconds == 0:
+            return cls(nominal, name, nominal, version)
         return cls(fire_time(name, nominal, jitter_seconds), name, nominal, version)
 
 

@@ -108,7 +108,10 @@ class DatabaseScheduler(Scheduler):
         publisher = self.publisher
         beat = app.settings.beat
         config = BeatConfig(
-            lookahead=beat.lookahead, poll_interval=beat.poll_interval, max_batch=beat.max_batch
+            lookahead=beat.lookahead,
+            max_lookahead=beat.max_lookahead,
+            poll_interval=beat.poll_interval,
+            max_batch=beat.max_batch,
         )
         synced = [False]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobs.errors import Conflict, NotFound
@@ -21,6 +21,7 @@ from jobs.store.tables import runs, scheduler_state, schedules
 # A page offset beyond any real table; larger ones overflow the database's integer (SQLite
 # and PostgreSQL take signed 64 bits), so the front ends refuse them.
 MAX_OFFSET = 1_000_000_000
+STREAM_CHUNK = 10_000  # rows per fetch when the beat loads every schedule
 
 
 class ScheduleExistsError(Conflict, ValueError):
@@ -134,8 +135,10 @@ class ScheduleStore:
                 out.update((r["name"], ScheduleRecord(**r)) for r in conn.execute(query).mappings())
         return out
 
-    def active_entries(self) -> list[tuple[str, int, datetime, int]]:
-        """(name, version, next_fire_at, jitter_seconds) of every schedule that will fire."""
+    def active_entries(self) -> Iterator[tuple[str, int, datetime, int]]:
+        """(name, version, next_fire_at, jitter_seconds) of every schedule that will fire,
+        streamed in chunks (a server-side cursor on PostgreSQL): a million rows are never
+        one list."""
         query = select(
             schedules.c.name,
             schedules.c.version,
@@ -147,7 +150,9 @@ class ScheduleStore:
             schedules.c.next_fire_at.is_not(None),
         )
         with self.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(query)]
+            result = conn.execution_options(yield_per=STREAM_CHUNK).execute(query)
+            for chunk in result.partitions():
+                yield from chunk
 
     def changes_since(self, version: int) -> list[tuple[str, int, bool, datetime | None, int]]:
         """(name, version, active, next_fire_at, jitter) of rows changed after ``version``."""
@@ -160,6 +165,21 @@ class ScheduleStore:
         ).where(schedules.c.version > version)
         with self.engine.connect() as conn:
             return [(n, v, bool(a), nf, j) for n, v, a, nf, j in conn.execute(query)]
+
+    def held_until(self, since: datetime) -> datetime | None:
+        """The latest send time (nominal plus at most the jitter) of the fires handed to the
+        hold queues since ``since``: the broker may hold fires up to then."""
+        query = (
+            select(schedules.c.jitter_seconds, func.max(runs.c.scheduled_for))
+            .select_from(runs.join(schedules, schedules.c.name == runs.c.schedule))
+            .where(runs.c.enqueued_at > since, runs.c.held.is_(True))
+            .group_by(schedules.c.jitter_seconds)
+        )
+        with self.engine.connect() as conn:
+            # max() keeps the column's type: aware UTC datetimes on every backend
+            rows = conn.execute(query)
+            latest = [at + timedelta(seconds=jitter) for jitter, at in rows if at is not None]
+        return max(latest, default=None)
 
     def run_states(self, run_ids: Iterable[str]) -> dict[str, tuple[str, datetime | None]]:
         """(state, started_at) of each run."""
