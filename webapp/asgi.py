@@ -23,6 +23,7 @@ from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
 from jobs.services.run_actions import RunActions
 from jobs.services.schedules import ScheduleManager
+from jobs.store.audit import AuditLog
 from webapp.api import errors, router
 from webapp.api.docs import install_docs
 from webapp.api.errors import error_response
@@ -109,6 +110,7 @@ def create_app(
     api.state.settings = settings
     api.state.deadletters = DeadLetterService(celery_app)
     api.state.run_actions = RunActions(celery_app, enqueuer, api.state.deadletters)
+    api.state.audit = AuditLog(celery_app.store.engine)
     api.add_middleware(SameOriginAPI)
     errors.install(api)
     # /api routes first: the Flask mount at "/" would otherwise catch them.

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from jobs.schedules.definition import ScheduleDefinition
-from jobs.store.schedules import ScheduleExistsError, ScheduleStore
-from jobs.store.tables import schedules
+from jobs.store import audit
+from jobs.store.schedules import ScheduleExistsError, ScheduleStore, audited
+from jobs.store.tables import audit_log, schedules
 
 # SQLite allows 32,766 bound parameters per statement; stay far below for IN lists.
 CHUNK = 900
@@ -81,4 +82,19 @@ def create_many(
         for values in reused:  # rare: a deleted schedule's name comes back
             name = values.pop("name")
             conn.execute(update(schedules).where(schedules.c.name == name).values(**values))
+            values["name"] = name
+        rows = [
+            {
+                "at": now,
+                "actor": (by or "unknown")[: audit.ACTOR_LENGTH],
+                "action": "import",
+                "kind": str(audit.AuditKind.SCHEDULE),
+                "subject": values["name"],
+                "before": None,
+                "after": audit.without_secrets(audited(values)),
+                "reason": reason,
+            }
+            for values in (*fresh, *reused)
+        ]
+        conn.execute(audit_log.insert(), rows)
     return len(items)

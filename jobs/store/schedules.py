@@ -14,6 +14,7 @@ from jobs.errors import Conflict, NotFound
 from jobs.schedules.definition import ScheduleDefinition, build_trigger
 from jobs.schedules.jitter import jitter_offset
 from jobs.schedules.triggers import Trigger
+from jobs.store import audit
 from jobs.store.fires import FireLedger
 from jobs.store.runs import RunStore
 from jobs.store.tables import runs, scheduler_state, schedules
@@ -72,6 +73,15 @@ class ScheduleRecord(ScheduleDefinition):
 def _offset(row: Any) -> int:
     """The jitter offset the beat adds to this schedule's fires."""
     return jitter_offset(row["name"], row["jitter_seconds"])
+
+
+# What the audit log keeps of a schedule before and after a change: its definition.
+AUDITED = tuple(f.name for f in fields(ScheduleDefinition))
+
+
+def audited(row: Any) -> dict[str, Any]:
+    """The audited fields of a schedules row (or a record's ``__dict__``)."""
+    return {name: row[name] for name in AUDITED}
 
 
 def _definition_values(definition: ScheduleDefinition) -> dict[str, Any]:
@@ -249,6 +259,7 @@ class ScheduleStore:
                         .where(schedules.c.name == definition.name)
                         .values(**values)
                     )
+                self._audit(conn, "create", definition.name, None, by=by, reason=reason, now=now)
         except IntegrityError as exc:
             raise ScheduleExistsError(f"schedule {definition.name!r} already exists") from exc
         return self.get(definition.name)
@@ -290,6 +301,8 @@ class ScheduleStore:
             conn.execute(
                 update(schedules).where(schedules.c.name == definition.name).values(**values)
             )
+            action = "reset" if back_to_code else "update"
+            self._audit(conn, action, definition.name, current, by=by, reason=reason, now=now)
             self._cancel_held(conn, definition.name, "schedule edited", now, _offset(current))
         return self.get(definition.name)
 
@@ -317,6 +330,8 @@ class ScheduleStore:
                     version=self._bump(conn),
                 )
             )
+            action = "resume" if enabled else "pause"
+            self._audit(conn, action, name, current, by=by, reason=reason, now=now)
             # Resuming re-plans the next fire too: a fire held from before must not run twice.
             why = "schedule resumed" if enabled else "schedule paused"
             self._cancel_held(conn, name, why, now, _offset(current))
@@ -339,6 +354,7 @@ class ScheduleStore:
                     version=self._bump(conn),
                 )
             )
+            self._audit(conn, "delete", name, current, by=by, reason=reason, now=now, gone=True)
             self._cancel_held(conn, name, "schedule deleted", now, _offset(current))
 
     def _cancel_held(
@@ -352,6 +368,34 @@ class ScheduleStore:
                 .where(schedules.c.name == name)
                 .values(fired_count=schedules.c.fired_count - cancelled)
             )
+
+    def _audit(
+        self,
+        conn: Connection,
+        action: str,
+        name: str,
+        before: Any,
+        *,
+        by: str,
+        reason: str | None,
+        now: datetime,
+        gone: bool = False,
+    ) -> None:
+        """The change's audit row, in its transaction: the row as it was and as it is."""
+        after = None
+        if not gone:
+            after = conn.execute(select(schedules).where(schedules.c.name == name)).mappings().one()
+        audit.record(
+            conn,
+            actor=by,
+            action=action,
+            kind=audit.AuditKind.SCHEDULE,
+            subject=name,
+            before=None if before is None else audited(before),
+            after=None if after is None else audited(after),
+            reason=reason,
+            at=now,
+        )
 
     def _current(self, conn: Connection, name: str) -> Any:
         row = conn.execute(select(schedules).where(schedules.c.name == name)).mappings().first()

@@ -230,3 +230,22 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_schedule", "schedule", "created_at"),
 )
+
+# Who changed what, when: one row per change to a schedule, a policy, a user or a token,
+# written in the transaction of the change itself (jobs/store/audit.py).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("reason", Text),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_subject", "kind", "subject", "at"),
+    Index("ix_audit_log_actor", "actor", "at"),
+)

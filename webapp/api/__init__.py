@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from webapp.api import deadletters, health, jobs, runs, schedule_import, schedules, triggers
+from webapp.api import audit, deadletters, health, jobs, runs, schedule_import, schedules, triggers
 
 router = APIRouter()
 router.include_router(health.router)
@@ -13,3 +13,4 @@ router.include_router(schedule_import.router)
 router.include_router(schedules.router)
 router.include_router(triggers.router)
 router.include_router(deadletters.router)
+router.include_router(audit.router)

@@ -143,6 +143,7 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 def install(api: FastAPI) -> None:
     """Register the handlers on the application (routers cannot carry handlers) and the
     OpenAPI document that describes the one error shape."""
+    api.router.route_class = StrictJSONRoute  # routes added with @api.get/post later
     api.add_exception_handler(BeatkeeperError, beatkeeper_error)
     api.add_exception_handler(RequestValidationError, validation_error)
     api.add_exception_handler(HTTPException, http_error)

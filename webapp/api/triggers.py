@@ -11,9 +11,10 @@ from pydantic import BaseModel
 from jobs.schedules.definition import ScheduleError
 from jobs.schedules.preview import TRIGGER_INPUTS, preview
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
+from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedule_schemas import FireTimeOut
 
-router = APIRouter(prefix="/triggers", tags=["schedules"])
+router = APIRouter(prefix="/triggers", tags=["schedules"], route_class=StrictJSONRoute)
 
 
 class TriggerPreviewOut(BaseModel):

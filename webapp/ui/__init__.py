@@ -51,7 +51,7 @@ def create_app(
         run_actions=run_actions or RunActions(service.app, service.enqueuer, deadletters),
     ).install(app)
 
-    from webapp.ui import deadletter_pages, errors, formatting, pages, schedule_actions
+    from webapp.ui import audit_pages, deadletter_pages, errors, formatting, pages, schedule_actions
 
     errors.install(app)
     formatting.install(app)
@@ -60,4 +60,5 @@ def create_app(
     # schedule_pages.bp, with the actions of schedule_actions added to it
     app.register_blueprint(schedule_actions.bp)
     app.register_blueprint(deadletter_pages.bp)
+    app.register_blueprint(audit_pages.bp)
     return app
