@@ -33,7 +33,15 @@ class WebSettings(EnvSettings):
     worker_instances: int = Field(
         default=1, ge=1, le=32, validation_alias="BEATKEEPER_WORKER_INSTANCES"
     )
-    run_poll_interval_ms: int = 1000
+    # The live pages' change feed (jobs/monitoring/changes.py): seconds between reads of the
+    # run store, and how far each read looks back for rows committed after the time they
+    # carry (the whole 5 s look-back runs once a second).
+    live_poll_interval: float = Field(
+        default=0.05, gt=0, le=10, validation_alias="BEATKEEPER_LIVE_POLL_INTERVAL"
+    )
+    live_lookback: float = Field(
+        default=0.25, ge=0, le=5, validation_alias="BEATKEEPER_LIVE_LOOKBACK"
+    )
     # POSTed a JSON body whenever a schedule's health state changes (jobs/monitoring/notify.py).
     health_webhook_url: str | None = Field(
         default=None, validation_alias="BEATKEEPER_HEALTH_WEBHOOK_URL"

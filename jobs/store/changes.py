@@ -3,12 +3,17 @@ schedules changed, since a time (indexes from migration 0007 keep each read smal
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeAlias
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, literal, select
 
 from jobs.store.tables import run_attempts, runs, scheduler_state, schedules
+
+# (kind, run id, attempt number or 0): what the feed remembers to deliver a change once.
+ChangeKey: TypeAlias = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class RunChange:
     dead_lettered: bool = False
 
     @property
-    def key(self) -> tuple[str, str, int]:
+    def key(self) -> ChangeKey:
         return (self.kind, self.run_id, self.number)
 
 
@@ -42,6 +47,7 @@ class ScheduleChange:
 
 
 CLOSED = ("SUCCESS", "FAILURE", "SKIPPED", "CANCELLED", "EXPIRED")
+MAX_IDS = 500  # run ids per IN list
 
 
 def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
@@ -54,7 +60,60 @@ class StoreChanges:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def run_changes(self, since: datetime) -> list[RunChange]:
+    @staticmethod
+    def _kinds() -> list[tuple[str, Any, Any, Any]]:
+        """(kind, key columns, time column, extra condition) of each kind of change."""
+        run_key = (runs.c.id, literal(0))
+        attempt_key = (run_attempts.c.run_id, run_attempts.c.number)
+        return [
+            ("enqueued", run_key, runs.c.enqueued_at, None),
+            ("started", attempt_key, run_attempts.c.started_at, None),
+            ("finished", attempt_key, run_attempts.c.finished_at, None),
+            ("closed", run_key, runs.c.finished_at, runs.c.state.in_(CLOSED)),
+        ]
+
+    @staticmethod
+    def _between(column: Any, since: datetime, until: datetime | None) -> list[Any]:
+        return [column > since] + ([] if until is None else [column <= until])
+
+    def run_change_keys(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        kinds: Collection[str] | None = None,
+    ) -> list[ChangeKey]:
+        """The keys of the changes in (since, until]: no row is read beyond its key."""
+        out: list[ChangeKey] = []
+        with self.engine.connect() as conn:
+            for kind, key, at, extra in self._kinds():
+                if kinds is not None and kind not in kinds:
+                    continue
+                where = self._between(at, since, until) + ([] if extra is None else [extra])
+                out += [(kind, i, int(n)) for i, n in conn.execute(select(*key).where(*where))]
+        return out
+
+    def run_change_counts(self, since: datetime, until: datetime) -> dict[str, int]:
+        """How many changes of each kind carry a time in (since, until]: counted by the
+        database, no row read."""
+        counts: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for kind, key, at, extra in self._kinds():
+                where = self._between(at, since, until) + ([] if extra is None else [extra])
+                query = select(func.count()).select_from(key[0].table).where(*where)
+                counts[kind] = int(conn.execute(query).scalar_one())
+        return counts
+
+    def run_changes(
+        self, since: datetime, run_ids: Collection[str] | None = None
+    ) -> list[RunChange]:
+        """Changes since ``since`` (of ``run_ids`` only, when given), with their rows."""
+        if run_ids is not None and len(run_ids) > MAX_IDS:
+            listed = list(run_ids)
+            return [
+                change
+                for start in range(0, len(listed), MAX_IDS)
+                for change in self.run_changes(since, listed[start : start + MAX_IDS])
+            ]
         out: list[RunChange] = []
         attempt_cols = (
             run_attempts.c.run_id,
@@ -72,11 +131,12 @@ class StoreChanges:
             runs.c.scheduled_for,
         )
         joined = run_attempts.join(runs, runs.c.id == run_attempts.c.run_id)
+        only = [] if run_ids is None else [runs.c.id.in_(list(run_ids))]
         with self.engine.connect() as conn:
             brief = select(
                 runs.c.id, runs.c.job, runs.c.queue, runs.c.state, runs.c.schedule,
                 runs.c.enqueued_at, runs.c.finished_at, runs.c.worker, runs.c.dead_lettered,
-            )  # fmt: skip
+            ).where(*only)  # fmt: skip
             for r in conn.execute(brief.where(runs.c.enqueued_at > since)).mappings():
                 out.append(
                     RunChange(
@@ -84,7 +144,7 @@ class StoreChanges:
                         schedule=r["schedule"],
                     )
                 )  # fmt: skip
-            started = select(*attempt_cols).select_from(joined)
+            started = select(*attempt_cols).select_from(joined).where(*only)
             for r in conn.execute(started.where(run_attempts.c.started_at > since)).mappings():
                 first = r["number"] == 1
                 sent = r["published_at"] or r["enqueued_at"]

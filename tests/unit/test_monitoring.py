@@ -70,6 +70,33 @@ def test_the_feed_turns_store_changes_into_metrics_once_each(free_sqlite_url: st
     assert kinds == ["closed"] * 2 + ["enqueued"] * 2 + ["finished"] * 2 + ["started"] * 2
 
 
+def test_a_change_committed_late_is_delivered_by_the_next_sweep_once(free_sqlite_url: str) -> None:
+    store = RunStore(make_engine(free_sqlite_url))
+    now = [at(0)]
+    feed = ChangeFeed(StoreChanges(store.engine), clock=lambda: now[0], fast_overlap=0.25)
+    feed.poll()
+    lifecycle(store, "late", -2, Outcome.SUCCESS)  # times 1.5 to 3 s before it was committed
+    counts = []
+    for t, step in ((0.5, feed.poll), (1.0, feed.sweep), (1.5, feed.poll), (2.0, feed.sweep)):
+        now[0] = at(t)
+        counts.append(step())
+    assert counts == [0, 4, 0, 0], "missed by the quick look-back, found by the sweep, once"
+    lifecycle(store, "on-time", 2.9, Outcome.SUCCESS)
+    now[0] = at(3.5)
+    assert feed.poll() == 4
+    reads: list[object] = []
+    source = feed.source
+    assert isinstance(source, StoreChanges)
+    keys = source.run_change_keys
+
+    def counted(*args: Any, **kwargs: Any) -> list[Any]:
+        reads.append(args)
+        return keys(*args, **kwargs)
+
+    source.run_change_keys = counted  # type: ignore[method-assign]  # a spy on one instance
+    assert feed.sweep() == 0 and reads == [], "counts agree: the sweep reads no key"
+
+
 def test_a_broken_listener_does_not_stop_the_others(free_sqlite_url: str) -> None:
     store = RunStore(make_engine(free_sqlite_url))
     feed = ChangeFeed(StoreChanges(store.engine), clock=lambda: at(0))

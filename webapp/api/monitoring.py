@@ -45,15 +45,18 @@ class Monitoring:
     def __init__(
         self,
         celery_app: Any,
-        poll_interval: float = 0.1,
+        poll_interval: float = 0.05,
         webhook_url: str | None = None,
         notify_interval: float = 5.0,
+        lookback: float = 0.25,
     ) -> None:
         self.snapshot = Snapshot(celery_app)
         self.registry = CollectorRegistry()
         self.metrics = TaskMetrics(self.registry)
         self.registry.register(StateCollector(self.snapshot, log.warning))
-        self.feed = ChangeFeed(StoreChanges(celery_app.store.engine), interval=poll_interval)
+        self.feed = ChangeFeed(
+            StoreChanges(celery_app.store.engine), interval=poll_interval, fast_overlap=lookback
+        )
         self.hub = live.LiveHub()
         self.feed.subscribe(self.metrics)
         self.feed.subscribe(self.hub)
@@ -98,7 +101,12 @@ def install_monitoring(api: FastAPI, flask_app: Flask, celery_app: Any) -> Monit
     /metrics is open like the rest of the application until login exists (see README).
     """
     settings = getattr(api.state, "settings", None)
-    monitoring = Monitoring(celery_app, webhook_url=getattr(settings, "health_webhook_url", None))
+    monitoring = Monitoring(
+        celery_app,
+        webhook_url=getattr(settings, "health_webhook_url", None),
+        poll_interval=getattr(settings, "live_poll_interval", 0.05),
+        lookback=getattr(settings, "live_lookback", 0.25),
+    )
     api.state.live = monitoring.hub
     api.state.monitoring = monitoring
     api.include_router(live.router, prefix="/api")

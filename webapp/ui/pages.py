@@ -32,7 +32,6 @@ def links() -> dict[str, Any]:
         "flower_url": settings.flower_url,
         "rabbitmq_url": settings.rabbitmq_console_url,
         "csrf_token": csrf_token,
-        "poll_ms": settings.run_poll_interval_ms,
     }
 
 
