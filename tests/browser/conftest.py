@@ -1,13 +1,15 @@
-"""A real stack (uvicorn + one worker on the shared RabbitMQ) and Debian's chromium driven by
-Playwright. Playwright's own browser download does not work here, so the browser is
-/usr/bin/chromium (CI installs it through .ci/services.sh). A failing test leaves a
-screenshot of its page in the test's temporary folder."""
+"""A real stack (uvicorn, one worker and a beat on the shared RabbitMQ) and Debian's chromium
+driven by Playwright. Playwright's own browser download does not work here, so the browser is
+/usr/bin/chromium (CI installs it through .ci/services.sh). One stack per module keeps the
+suite fast. When a test fails, every page it opened is saved as a screenshot in
+var/browser-failures/<test>/ (BEATKEEPER_TEST_SCREENSHOTS moves it)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,15 @@ from broker import declare
 from broker.topology import describe
 from jobs.settings import JobsSettings
 from tests.conftest import settings_env, unavailable
-from tests.support.processes import free_port, running, wait_http
+from tests.support.processes import ROOT, free_port, running, wait_http
 from tests.support.waiting import wait_for
 
 CHROMIUM = os.environ.get("BEATKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(os.environ.get("BEATKEEPER_TEST_SCREENSHOTS", ROOT / "var" / "browser-failures"))
+JOB_MODULES = "jobs.examples,tests.support.testjobs"
+FAILED = pytest.StashKey[bool]()
+UNSAFE = re.compile(r"[^\w.-]+")  # what may not appear in a screenshot's file name
+OpenPage = Callable[..., Any]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -32,18 +39,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.stash[FAILED] = report.failed
 
 
-FAILED = pytest.StashKey[bool]()
-
-
 @pytest.fixture(scope="module")
 def stack(
     rabbitmq_url: str, session_id: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """The web application and a worker as real processes; yields the base URL."""
+    """The web application, a worker and a beat as real processes; yields the base URL."""
     tmp = tmp_path_factory.mktemp("browser")
     database_url = f"sqlite:///{tmp / 'browser.db'}"
-    env = settings_env(f"bk-browser-{session_id}", database_url)
+    env = settings_env(f"bk-browser-{session_id}-{tmp.name[-4:]}", database_url)
     env["BEATKEEPER_BROKER_HEARTBEAT"] = "30"
+    env["BEATKEEPER_JOB_MODULES"] = JOB_MODULES
     topology = describe(JobsSettings.from_env(env).broker)
     from jobs.store.migrate import upgrade
 
@@ -53,9 +58,14 @@ def stack(
     port = free_port()
     worker = ["-m", "celery", "-A", "jobs", "worker", "-c", "1", "-l", "INFO"]
     worker += ["-n", f"browser-{session_id}@%h"]
+    beat = ["-m", "celery", "-A", "jobs", "beat", "-l", "INFO"]
     web = ["-m", "uvicorn", "--factory", "webapp.asgi:create_app", "--port", str(port)]
     try:
-        with running("worker", worker, env, tmp), running("web", web, env, tmp):
+        with (
+            running("worker", worker, env, tmp),
+            running("beat", beat, env, tmp),
+            running("web", web, env, tmp),
+        ):
             base = f"http://127.0.0.1:{port}"
             wait_http(f"{base}/api/jobs", lambda r: r.status_code == 200, 30)
             wait_for(lambda: b" ready." in (tmp / "worker.log").read_bytes(), 60)
@@ -78,23 +88,46 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, stack: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A fresh page; every request to another host is refused and recorded."""
-    context = browser.new_context(base_url=stack)
-    page = context.new_page()
-    outside: list[str] = []
+def open_page(browser: Any, stack: str, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
+    """``open_page(**context_options)``: a fresh page (e.g. ``viewport=...``,
+    ``color_scheme="dark"``); every request to another host is refused and recorded in
+    ``page.outside_requests``. On failure each page opened is saved as a screenshot."""
+    contexts: list[Any] = []
 
-    def only_local(route: Any) -> None:
-        if route.request.url.startswith(stack):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
+    def open_one(**options: Any) -> Any:
+        context = browser.new_context(base_url=stack, **options)
+        contexts.append(context)
+        page = context.new_page()
+        outside: list[str] = []
 
-    page.route("**/*", only_local)
-    page.outside_requests = outside
-    yield page
+        def only_local(route: Any) -> None:
+            if route.request.url.startswith(stack):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_local)
+        page.outside_requests = outside
+        return page
+
+    yield open_one
     if request.node.stash.get(FAILED, False):
-        page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-        print(f"screenshot: {tmp_path / 'failure.png'}")
-    context.close()
+        folder = SCREENSHOTS / UNSAFE.sub("_", request.node.nodeid)
+        folder.mkdir(parents=True, exist_ok=True)
+        pages = [page for context in contexts for page in context.pages]
+        for number, page in enumerate(pages, 1):
+            path = folder / f"{number}-{UNSAFE.sub('_', page.url)[-80:]}.png"
+            try:
+                page.screenshot(path=str(path), full_page=True)
+                print(f"screenshot of {page.url}: {path}")
+            except Exception as exc:  # noqa: BLE001 - the test's own failure is what matters
+                print(f"no screenshot of {page.url}: {exc}")
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page: OpenPage) -> Any:
+    """A fresh page at the default desktop size."""
+    return open_page()

@@ -1,15 +1,28 @@
-"""The pages in a real browser: the dashboard, schedule health, a run going live to SUCCESS,
-and the API docs without internet."""
+"""The pages in a real browser, as a person uses them: forms, live pages, the dead-letter
+re-drive, a phone-sized screen, dark mode, and the API docs without internet."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import OpenPage
+
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+PHONE = {"width": 390, "height": 844}
+RUN_PAGE = re.compile(r"/runs/([0-9a-f-]{36})")
+
+
+def stays_on_this_document(page: Any) -> None:
+    """Marks the loaded document; :func:`was_not_reloaded` then proves no navigation."""
+    page.evaluate("window.__sameDocument = true")
+
+
+def was_not_reloaded(page: Any) -> bool:
+    return bool(page.evaluate("window.__sameDocument === true"))
 
 
 def test_the_dashboard_shows_the_stack_and_goes_live(page: Any) -> None:
@@ -28,38 +41,135 @@ def test_the_dashboard_shows_the_stack_and_goes_live(page: Any) -> None:
     assert page.outside_requests == []
 
 
-def test_the_schedule_list_shows_each_schedules_health(page: Any, stack: str) -> None:
-    created = httpx.post(
-        f"{stack}/api/schedules",
-        json={
-            "name": "browser-hourly",
-            "job": "runs_report",
-            "trigger": "cron",
-            "cron": "0 * * * *",
-        },
-    )
-    assert created.status_code == 201, created.text
-    httpx.post(f"{stack}/api/schedules/browser-hourly/pause", json={"reason": "browser test"})
-    page.goto("/schedules")
-    cell = page.locator('[data-health="browser-hourly"] .health')
-    expect(cell).to_have_text("paused")
-    expect(cell).to_have_class("health health-paused")
-    page.goto("/schedules/browser-hourly")
-    expect(page.locator("#schedule-state .health")).to_have_text("paused")
-    assert page.outside_requests == []
+def test_a_job_enqueued_from_the_form_reaches_success_on_its_run_page_without_a_reload(
+    page: Any,
+) -> None:
+    page.goto("/jobs/runs_report")
+    page.get_by_label("hours").fill("2")
+    page.get_by_label("queue").select_option("default")
+    page.get_by_role("button", name="Enqueue").click()
 
-
-def test_a_run_page_reaches_success_without_a_reload(page: Any, stack: str) -> None:
-    page.goto("/runs")  # an open page, to prove the run arrives without navigation
-    sent = httpx.post(f"{stack}/api/jobs/runs_report/runs", json={"kwargs": {}})
-    assert sent.status_code == 202, sent.text
-    run_id = sent.json()["id"]
-    page.goto(f"/runs/{run_id}")
-    expect(page.locator("#live")).to_have_attribute("data-mode", "live")
+    expect(page).to_have_url(RUN_PAGE)
+    stays_on_this_document(page)
     expect(page.locator("#state")).to_have_text("SUCCESS", timeout=30_000)
-    page.goto("/runs")
-    expect(page.locator("#runs-list")).to_contain_text(run_id[:8])
+    expect(page.locator("#state")).to_have_class("state state-SUCCESS")
+    assert was_not_reloaded(page)
     assert page.outside_requests == []
+
+
+def test_an_enqueue_error_is_shown_beside_its_field_with_the_queue_kept(page: Any) -> None:
+    page.goto("/jobs/runs_report")
+    page.get_by_label("hours").fill("0")
+    page.get_by_label("queue").select_option("slow")
+    page.get_by_role("button", name="Enqueue").click()
+
+    hours = page.get_by_label("hours")
+    expect(hours).to_have_attribute("aria-invalid", "true")
+    expect(hours).to_have_accessible_description(re.compile("greater than or equal to 1"))
+    expect(page.get_by_label("queue")).to_have_value("slow")
+
+
+def test_a_failing_job_retries_then_is_dead_lettered_and_is_re_driven_from_the_ui(
+    page: Any,
+) -> None:
+    page.goto("/jobs/always_fails")
+    page.get_by_label("key").fill("browser")
+    page.get_by_role("button", name="Enqueue").click()
+    expect(page).to_have_url(RUN_PAGE)
+    found = RUN_PAGE.search(page.url)
+    assert found, page.url
+    run_id = found[1]
+    stays_on_this_document(page)
+
+    history = page.locator("#history tr")
+    expect(history).to_have_count(3, timeout=30_000)  # max_retries=2: three attempts
+    expect(page.locator("#state")).to_have_text("FAILURE", timeout=30_000)
+    expect(page.locator("#dead")).to_be_visible()
+    outcomes = [history.nth(i).locator("td").nth(3).inner_text() for i in range(3)]
+    assert [o.lower() for o in outcomes] == ["retry", "retry", "failure"], outcomes
+    assert was_not_reloaded(page)
+
+    page.goto("/deadletters/default")
+    page.locator(f'input[name="ids"][value="{run_id}"]').check()
+    page.get_by_role("button", name="Re-drive selected").click()
+    expect(page.locator(".flash")).to_contain_text("re-driven 1 message(s)")
+    page.goto(f"/runs/{run_id}")
+    expect(page.locator("#history tr")).not_to_have_count(3, timeout=30_000)  # it ran again
+    assert page.outside_requests == []
+
+
+def test_a_schedule_made_in_the_form_previews_fires_arrives_live_and_pauses_with_a_reason(
+    page: Any,
+) -> None:
+    page.goto("/schedules/new")
+    page.get_by_label("name *").fill("browser-every-5s")
+    page.get_by_label("job *").select_option("runs_report")
+    page.get_by_label("cron").press_sequentially("*/5 * * * * *", delay=20)
+
+    preview = page.locator("#preview")
+    expect(preview.locator(".description")).to_contain_text("every 5 seconds")
+    expect(preview.locator("ol.fires li")).to_have_count(5)
+    page.get_by_role("button", name="Create schedule").click()
+
+    expect(page).to_have_url(re.compile(r"/schedules/browser-every-5s$"))
+    stays_on_this_document(page)
+    expect(page.locator("#live")).to_have_attribute("data-mode", "live")
+    first = page.locator("#schedule-runs .state-SUCCESS").first
+    expect(first).to_be_visible(timeout=40_000)
+    expect(page.locator("#schedule-state .health")).to_have_text("up", timeout=15_000)
+    assert was_not_reloaded(page), "the first fire arrived without a reload"
+
+    page.get_by_label("reason").fill("database maintenance")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#schedule-state .health")).to_have_text("paused")
+    expect(page.locator("#schedule-state .health")).to_have_class(re.compile("health-paused"))
+    expect(page.locator("#schedule-state")).to_contain_text("database maintenance")
+    page.goto("/schedules")
+    expect(page.locator('[data-health="browser-every-5s"] .health')).to_have_text("paused")
+    assert page.outside_requests == []
+
+
+def test_no_page_scrolls_sideways_on_a_390_px_phone_and_the_menu_folds(
+    open_page: OpenPage,
+) -> None:
+    page = open_page(viewport=PHONE)
+    paths = ["/", "/jobs/runs_report", "/runs", "/schedules", "/schedules/new", "/dashboard"]
+    paths += ["/deadletters", "/deadletters/default"]
+    page.goto("/runs")
+    first_run = page.locator("#runs-list a[href^='/runs/']").first
+    if first_run.count():
+        paths.append(first_run.get_attribute("href"))
+    page.goto("/schedules")
+    first_schedule = page.locator("#schedule-table a[href^='/schedules/']").first
+    if first_schedule.count():
+        paths.append(first_schedule.get_attribute("href"))
+    wide = {}
+    for path in paths:
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > PHONE["width"]:
+            wide[path] = width
+    assert wide == {}, f"pages wider than the phone: {wide}"
+
+    runs = page.get_by_role("link", name="Runs", exact=True)
+    expect(runs).to_be_hidden()
+    page.get_by_role("button", name="Menu").click()
+    expect(runs).to_be_visible()
+
+
+def test_dark_mode_follows_the_systems_colour_scheme(open_page: OpenPage) -> None:
+    def colours(scheme: str) -> tuple[str, str]:
+        page = open_page(color_scheme=scheme)
+        page.goto("/schedules")
+        body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        table = page.evaluate("getComputedStyle(document.querySelector('table')).color")
+        return body, table
+
+    light, dark = colours("light"), colours("dark")
+
+    assert light[0] == "rgb(250, 251, 252)"
+    assert dark[0] == "rgb(13, 17, 23)"
+    assert light[1] != dark[1], "text changes with the background"
 
 
 def test_the_api_docs_render_with_no_internet(page: Any) -> None:
