@@ -2,7 +2,7 @@
 driven by Playwright. Playwright's own browser download does not work here, so the browser is
 /usr/bin/chromium (CI installs it through .ci/services.sh). One stack per module keeps the
 suite fast. When a test fails, every page it opened is saved as a screenshot in
-var/browser-failures/<test>/ (BEATKEEPER_TEST_SCREENSHOTS moves it)."""
+var/browser-failures/<test>/ with the stack's logs (BEATKEEPER_TEST_SCREENSHOTS moves it)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ UNSAFE = re.compile(r"[^\w.-]+")  # what may not appear in a screenshot's file n
 OpenPage = Callable[..., Any]
 
 
+@dataclass(frozen=True)
+class Stack:
+    url: str
+    logs: Path  # web.log, worker.log, beat.log
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome: Any = yield
@@ -42,8 +49,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="module")
 def stack(
     rabbitmq_url: str, session_id: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The web application, a worker and a beat as real processes; yields the base URL."""
+) -> Iterator[Stack]:
+    """The web application, a worker and a beat as real processes."""
     tmp = tmp_path_factory.mktemp("browser")
     database_url = f"sqlite:///{tmp / 'browser.db'}"
     env = settings_env(f"bk-browser-{session_id}-{tmp.name[-4:]}", database_url)
@@ -69,7 +76,7 @@ def stack(
             base = f"http://127.0.0.1:{port}"
             wait_http(f"{base}/api/jobs", lambda r: r.status_code == 200, 30)
             wait_for(lambda: b" ready." in (tmp / "worker.log").read_bytes(), 60)
-            yield base
+            yield Stack(base, tmp)
     finally:
         with Connection(rabbitmq_url) as conn:
             declare.delete(conn, topology)
@@ -88,20 +95,21 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def open_page(browser: Any, stack: str, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
+def open_page(browser: Any, stack: Stack, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
     """``open_page(**context_options)``: a fresh page (e.g. ``viewport=...``,
     ``color_scheme="dark"``); every request to another host is refused and recorded in
-    ``page.outside_requests``. On failure each page opened is saved as a screenshot."""
+    ``page.outside_requests``. On failure each page opened is saved as a screenshot, beside
+    the stack's logs."""
     contexts: list[Any] = []
 
     def open_one(**options: Any) -> Any:
-        context = browser.new_context(base_url=stack, **options)
+        context = browser.new_context(base_url=stack.url, **options)
         contexts.append(context)
         page = context.new_page()
         outside: list[str] = []
 
         def only_local(route: Any) -> None:
-            if route.request.url.startswith(stack):
+            if route.request.url.startswith(stack.url):
                 route.continue_()
             else:
                 outside.append(route.request.url)
@@ -115,6 +123,8 @@ def open_page(browser: Any, stack: str, request: pytest.FixtureRequest) -> Itera
     if request.node.stash.get(FAILED, False):
         folder = SCREENSHOTS / UNSAFE.sub("_", request.node.nodeid)
         folder.mkdir(parents=True, exist_ok=True)
+        for log in stack.logs.glob("*.log"):
+            shutil.copy(log, folder / log.name)
         pages = [page for context in contexts for page in context.pages]
         for number, page in enumerate(pages, 1):
             path = folder / f"{number}-{UNSAFE.sub('_', page.url)[-80:]}.png"

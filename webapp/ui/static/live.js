@@ -64,7 +64,12 @@
     if (source || document.hidden) return;
     if (!window.EventSource) { startPolling(); return; }
     source = new EventSource("/api/events" + (filter ? "?" + filter : ""));
-    source.addEventListener("hello", () => { failures = 0; stopPolling(); mode("live"); });
+    // Whatever changed between rendering the page (or losing the stream) and this
+    // subscription was never sent to it: fetch the page once now (a run that finished in
+    // those few milliseconds otherwise stays PENDING on screen).
+    source.addEventListener("hello", () => {
+      failures = 0; stopPolling(); mode("live"); announce([]); refresh();
+    });
     source.addEventListener("changes", (ev) => { announce(JSON.parse(ev.data)); refresh(); });
     source.addEventListener("resync", () => { announce([]); refresh(); });
     source.onerror = () => {
