@@ -138,6 +138,8 @@ def test_a_standby_beat_takes_over_within_two_seconds_of_a_kill_9_and_fires_with
     assert all(gap == timedelta(seconds=1) for gap in gaps), "catch_up=all lost a fire"
     ids = [r.id for r in stack.app.store.list(schedule="every-second", limit=10_000)]
     assert len(ids) == len(set(ids))
+    # Two beats ran: the schedule's counter is what was sent, not one per beat.
+    assert stack.manager.get("every-second").fired_count == len(ids)
 
 
 def insert_schedules(stack: Any, count: int, first_fire: datetime) -> None:
@@ -271,3 +273,42 @@ def test_a_beat_locked_out_of_its_sqlite_store_keeps_running_and_stops_on_sigter
             holder.close()
     text = log.read_text()
     assert text.count("store lost") == 1 and "Traceback" not in text
+
+
+def test_a_beat_locked_out_of_its_sqlite_store_fires_again_once_the_lock_is_released(
+    stack: Any,
+) -> None:
+    stack.manager.create(
+        ScheduleDefinition(
+            name="relocked",
+            job="add",
+            trigger=TriggerKind.INTERVAL,
+            interval_seconds=1,
+            kwargs={"x": 1},
+            catch_up=CatchUp.LATEST,
+        ),
+        by="test",
+    )
+    with running("beat-relocked", BEAT, stack.env, stack.tmp) as beat:
+        log = stack.tmp / "beat-relocked.log"
+        wait_for(lambda: len(scheduled_fires(stack, "relocked")) >= 1, 30)
+        path = stack.env["DATABASE_URL"].removeprefix("sqlite:///")
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            wait_for(lambda: "store lost" in log.read_text(), 20)
+            locked_at = datetime.now(UTC)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        released_at = datetime.now(UTC)
+        wait_for(lambda: "store back" in log.read_text(), 20)
+        wait_for(lambda: any(t > released_at for t in scheduled_fires(stack, "relocked")), 20)
+        assert exits_by_itself(beat) == 0
+    fires = scheduled_fires(stack, "relocked")
+    assert len(fires) == len(set(fires))
+    # catch_up=latest: at most one fire for the seconds the store was locked.
+    assert sum(locked_at + timedelta(seconds=1) < t < released_at for t in fires) <= 1
+    text = log.read_text()
+    assert text.count("store lost") == text.count("store back") == 1
+    assert "Traceback" not in text
