@@ -9,11 +9,13 @@ Environment:
     BENCH_BEAT_ENTRIES  number of entries (``bench-000000`` ...)
     BENCH_BEAT_HOUR     the hour (UTC) every entry fires at, daily
     BENCH_BEAT_MINUTE   the minute; ``spread`` gives entry i minute ``i % 60``
+    BENCH_BEAT_EVERY    instead of crontabs: every entry runs every this many seconds
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery
@@ -31,16 +33,16 @@ def entry_name(index: int) -> str:
     return f"bench-{index:06d}"
 
 
-def build_schedule(count: int, hour: int, minute: str) -> dict[str, dict[str, Any]]:
-    """``count`` daily crontab entries at ``hour``:``minute`` (or spread over the hour)."""
+def build_schedule(
+    count: int, hour: int, minute: str, every: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """``count`` daily crontab entries at ``hour``:``minute`` (or spread over the hour), or
+    ``count`` entries every ``every`` seconds."""
     schedule: dict[str, dict[str, Any]] = {}
     for index in range(count):
         at = index % 60 if minute == "spread" else int(minute)
-        schedule[entry_name(index)] = {
-            "task": TASK,
-            "schedule": crontab(minute=at, hour=hour),
-            "kwargs": dict(KWARGS),
-        }
+        when: Any = timedelta(seconds=every) if every else crontab(minute=at, hour=hour)
+        schedule[entry_name(index)] = {"task": TASK, "schedule": when, "kwargs": dict(KWARGS)}
     return schedule
 
 
@@ -52,6 +54,7 @@ def create_app() -> Celery:
         int(os.environ.get("BENCH_BEAT_ENTRIES", "0")),
         int(os.environ.get("BENCH_BEAT_HOUR", "0")),
         os.environ.get("BENCH_BEAT_MINUTE", "0"),
+        float(os.environ.get("BENCH_BEAT_EVERY", "0")) or None,
     )
     app = Celery("beat_celery_app", set_as_current=False)
     app.conf.update(config)
