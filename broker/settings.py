@@ -111,7 +111,7 @@ class SettingsError(ValueError):
         super().__init__("; ".join(lines))
 
 
-def _comma_separated(value: object) -> object:
+def comma_separated(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
@@ -151,7 +151,7 @@ class BrokerSettings(EnvSettings):
     ssl_cert: str | None = Field(default=None, validation_alias="BEATKEEPER_BROKER_SSL_CERT")
     ssl_key: str | None = Field(default=None, validation_alias="BEATKEEPER_BROKER_SSL_KEY")
 
-    _split_queues = field_validator("queues", mode="before")(_comma_separated)
+    _split_queues = field_validator("queues", mode="before")(comma_separated)
 
     @model_validator(mode="after")
     def _check(self) -> Self:

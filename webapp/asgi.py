@@ -28,6 +28,7 @@ from webapp.api import errors, router
 from webapp.api.docs import install_docs
 from webapp.api.errors import error_response
 from webapp.api.monitoring import install_monitoring
+from webapp.http_guards import BodyLimit, SecurityHeaders, TrustedHosts
 from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
 
@@ -52,12 +53,14 @@ class SameOriginAPI:
     """Refuse cross-site writes to the JSON API.
 
     A browser names the page that sent a request in ``Origin``; a POST, PUT, PATCH or DELETE
-    under /api from another origin (scheme, host and port) gets a 403 before anything runs.
+    under /api from an origin (scheme, host and port) other than the configured public URL's
+    (BEATKEEPER_PUBLIC_URL; in development also its loopback spellings) gets a 403 before
+    anything runs. The Host header plays no part: a DNS-rebinding page sends its own.
     Requests without ``Origin`` (curl, server to server) pass; the UI has its own CSRF tokens.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, origins: frozenset[tuple[str, str, int | None]]) -> None:
+        self.app, self.origins = app, origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in WRITE_METHODS:
@@ -65,15 +68,24 @@ class SameOriginAPI:
             root: str = scope.get("root_path", "")
             if root and path.startswith(root):
                 path = path[len(root) :]
-            request = Request(scope)
-            origin = request.headers.get("origin")
-            if (path == "/api" or path.startswith("/api/")) and origin is not None:
-                own = origin_key(str(request.base_url))
-                if own is None or origin_key(origin) != own:
-                    refused = error_response(403, "cross-origin request refused")
-                    await refused(scope, receive, send)
-                    return
+            origin = Request(scope).headers.get("origin")
+            api = path == "/api" or path.startswith("/api/")
+            if api and origin is not None and origin_key(origin) not in self.origins:
+                refused = error_response(403, "cross-origin request refused")
+                await refused(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def own_origins(settings: WebSettings) -> frozenset[tuple[str, str, int | None]]:
+    """The origins whose pages may write to the API: the public URL's, and in development
+    the same scheme and port on every loopback name."""
+    own = origin_key(settings.base_url)
+    if own is None:
+        return frozenset()
+    scheme, _, port = own
+    local = ("127.0.0.1", "localhost", "::1") if settings.jobs.broker.is_local else ()
+    return frozenset({own, *((scheme, name, port) for name in local)})
 
 
 def create_app(
@@ -111,7 +123,11 @@ def create_app(
     api.state.deadletters = DeadLetterService(celery_app)
     api.state.run_actions = RunActions(celery_app, enqueuer, api.state.deadletters)
     api.state.audit = AuditLog(celery_app.store.engine)
-    api.add_middleware(SameOriginAPI)
+    api.add_middleware(SameOriginAPI, origins=own_origins(settings))
+    # Added last, so they run first: hosts, then the body's size; headers on every answer.
+    api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    api.add_middleware(TrustedHosts, allowed=settings.hosts)
+    api.add_middleware(SecurityHeaders)
     errors.install(api)
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")

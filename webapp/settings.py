@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from broker.management import public_url
-from broker.settings import EnvSettings, UnsafeSettingsError, is_loopback
+from broker.settings import EnvSettings, UnsafeSettingsError, comma_separated, is_loopback
 from jobs.settings import JobsSettings
 
 DEV_SECRET_KEY = "beatkeeper-development-only-secret"
+TEST_SERVER = "http://testserver"
 
 
 class WebSettings(EnvSettings):
@@ -46,6 +49,21 @@ class WebSettings(EnvSettings):
     health_webhook_url: str | None = Field(
         default=None, validation_alias="BEATKEEPER_HEALTH_WEBHOOK_URL"
     )
+    # Where people reach the web app (scheme://host[:port][/path]); every URL the app builds
+    # and the API's same-origin check use it, never the request's Host header.
+    # Unset: http://127.0.0.1:<port> in development; required elsewhere.
+    public_url: str | None = Field(default=None, validation_alias="BEATKEEPER_PUBLIC_URL")
+    # Host names the app answers to (comma-separated; "*.example.com" for subdomains).
+    # Unset: loopback names plus the public URL's host.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="BEATKEEPER_ALLOWED_HOSTS"
+    )
+    # The largest request body (API and UI); larger ones are a 413, refused while streaming.
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, validation_alias="BEATKEEPER_MAX_BODY_BYTES"
+    )
+
+    _split_hosts = field_validator("allowed_hosts", mode="before")(comma_separated)
 
     @classmethod
     def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
@@ -76,6 +94,27 @@ class WebSettings(EnvSettings):
                 "127.0.0.1, or set BEATKEEPER_ENV=production (with its required secrets)"
             )
         return None
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash (see ``public_url``)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.jobs.broker.environment == "test":
+            return TEST_SERVER  # Starlette's TestClient
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        """An absolute URL of ``path`` (which starts with /) for people and API clients."""
+        return f"{self.base_url}{path}"
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The Host names served: the configured ones, else loopback and the public host."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        public = urlsplit(self.base_url).hostname or "127.0.0.1"
+        return tuple(dict.fromkeys(("127.0.0.1", "localhost", "[::1]", public)))
 
     @property
     def flower_url(self) -> str:

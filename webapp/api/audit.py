@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from jobs.store.audit import MAX_PAGE, AuditKind, AuditLog
+from webapp.api.deps import next_page
 from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=StrictJSONRoute)
@@ -57,6 +58,5 @@ async def list_audit(
         )
     )
     if len(entries) == limit:
-        following = request.url.include_query_params(before=entries[-1].id)
-        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+        response.headers["Link"] = next_page(request, before=entries[-1].id)
     return [AuditOut.model_validate(e.__dict__) for e in entries]

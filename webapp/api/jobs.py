@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 
 from jobs.services.jobs import JobService
-from webapp.api.deps import get_service
+from webapp.api.deps import get_service, public_url
 from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
 from webapp.api.schemas import EnqueuedOut, EnqueueIn, JobOut
 
@@ -33,6 +33,6 @@ async def get_job(name: str, service: Service) -> JobOut:
 async def enqueue(name: str, body: EnqueueIn, request: Request, service: Service) -> EnqueuedOut:
     """Validate the arguments, record a run and publish it; 202 once the broker confirmed."""
     run = await service.enqueue_async(name, body.args, body.kwargs, body.queue)
-    # base_url + a fixed path: url_for would walk every route on each enqueue.
-    url = f"{request.base_url}api/runs/{run.id}"
+    # A fixed path: url_for would walk every route on each enqueue.
+    url = public_url(request, f"/api/runs/{run.id}")
     return EnqueuedOut(id=run.id, job=run.job, queue=run.queue, url=url)

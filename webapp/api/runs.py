@@ -11,7 +11,7 @@ from jobs.services.jobs import JobService
 from jobs.services.run_actions import BulkResult, RunActions
 from jobs.services.runs import browse_runs, parse_filter
 from jobs.store.tables import RUN_ORIGINS, RUN_STATES
-from webapp.api.deps import get_service
+from webapp.api.deps import get_service, next_page
 from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
 from webapp.api.schemas import RunOut
 
@@ -98,9 +98,7 @@ async def list_runs(
     )
     if found.next is not None:
         response.headers["X-Next-Cursor"] = found.next
-        response.headers["Link"] = (
-            f'<{request.url.include_query_params(after=found.next)}>; rel="next"'
-        )
+        response.headers["Link"] = next_page(request, after=found.next)
     return [RunOut.of(r) for r in found.runs]
 
 

@@ -17,6 +17,7 @@ from jobs.schedules.inputs import ScheduleInput
 from jobs.services.schedules import ScheduleManager
 from jobs.store.runs import NewRun
 from jobs.store.schedules import MAX_OFFSET
+from webapp.api.deps import public_url
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
 from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedule_schemas import (
@@ -43,7 +44,7 @@ Body = Annotated[dict[str, Any], FastAPIBody(include_in_schema=False)]
 
 
 def enqueued(request: Request, run: NewRun) -> EnqueuedOut:
-    url = str(request.url_for("get_run", run_id=run.id))
+    url = public_url(request, f"/api/runs/{run.id}")
     return EnqueuedOut(id=run.id, job=run.job, queue=run.queue, url=url)
 
 

@@ -37,6 +37,8 @@ def create_app(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Werkzeug refuses a larger form with 413 while reading it (chunked bodies too).
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
     if test_config:
         app.config.update(test_config)
