@@ -98,9 +98,16 @@ def browser() -> Iterator[Any]:
 def open_page(browser: Any, stack: Stack, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
     """``open_page(**context_options)``: a fresh page (e.g. ``viewport=...``,
     ``color_scheme="dark"``); every request to another host is refused and recorded in
-    ``page.outside_requests``. On failure each page opened is saved as a screenshot, beside
-    the stack's logs."""
+    ``page.outside_requests``; an error in the browser's console (a script error, a
+    Content-Security-Policy refusal) fails the test. On failure each page opened is saved as
+    a screenshot, beside the stack's logs."""
     contexts: list[Any] = []
+    script_errors: list[str] = []  # uncaught exceptions, CSP refusals, failed loads
+
+    def console_error(page: Any, message: Any) -> None:
+        # A form shown again with its errors answers 4xx on purpose; Chrome logs that too.
+        if message.type == "error" and "responded with a status of 4" not in message.text:
+            script_errors.append(f"{page.url}: {message.text}")
 
     def open_one(**options: Any) -> Any:
         context = browser.new_context(base_url=stack.url, **options)
@@ -117,6 +124,8 @@ def open_page(browser: Any, stack: Stack, request: pytest.FixtureRequest) -> Ite
 
         page.route("**/*", only_local)
         page.outside_requests = outside
+        page.on("pageerror", lambda exc: script_errors.append(f"{page.url}: {exc}"))
+        page.on("console", lambda m: console_error(page, m))
         return page
 
     yield open_one
@@ -135,6 +144,7 @@ def open_page(browser: Any, stack: Stack, request: pytest.FixtureRequest) -> Ite
                 print(f"no screenshot of {page.url}: {exc}")
     for context in contexts:
         context.close()
+    assert script_errors == [], "the pages logged errors in the browser's console"
 
 
 @pytest.fixture
