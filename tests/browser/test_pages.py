@@ -135,16 +135,20 @@ def test_no_page_scrolls_sideways_on_a_390_px_phone_and_the_menu_folds(
     open_page: OpenPage,
 ) -> None:
     page = open_page(viewport=PHONE)
-    paths = ["/", "/jobs/runs_report", "/runs", "/schedules", "/schedules/new", "/dashboard"]
-    paths += ["/deadletters", "/deadletters/default"]
-    page.goto("/runs")
-    first_run = page.locator("#runs-list a[href^='/runs/']").first
-    if first_run.count():
-        paths.append(first_run.get_attribute("href"))
-    page.goto("/schedules")
-    first_schedule = page.locator("#schedule-table a[href^='/schedules/']").first
-    if first_schedule.count():
-        paths.append(first_schedule.get_attribute("href"))
+    page.goto("/")
+    # Every page the menu leads to (our own, not the API docs), and one of each detail page.
+    menu = page.locator("#nav-links a[href^='/']:not([href^='/api'])")
+    paths = [menu.nth(i).get_attribute("href") for i in range(menu.count())]
+    paths += ["/jobs/runs_report", "/schedules/new", "/deadletters/default"]
+    for listing, link in (
+        ("/runs", "#runs-list a[href^='/runs/']"),
+        ("/schedules", "#schedule-table a[href^='/schedules/']"),
+    ):
+        page.goto(listing)
+        first = page.locator(link).first
+        if first.count():
+            paths.append(first.get_attribute("href"))
+    assert len(paths) >= 8, paths  # the menu was found
     wide = {}
     for path in paths:
         page.goto(path)
