@@ -84,7 +84,7 @@ def upsert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-def _run_values(run: NewRun, at: datetime, **extra: Any) -> dict[str, Any]:
+def run_values(run: NewRun, at: datetime, **extra: Any) -> dict[str, Any]:
     return {
         "id": run.id,
         "job": run.job,
@@ -168,7 +168,7 @@ def record_start(conn: Connection, event: AttemptStarted, *, check: bool) -> boo
     """
     run, at = event.run, event.at
     stmt = upsert(conn)(runs).values(
-        **_run_values(run, at, state="STARTED", started_at=at, worker=event.worker)
+        **run_values(run, at, state="STARTED", started_at=at, worker=event.worker)
     )
     newer = _has_newer(conn, run.id, event.key)
     guard = runs.c.state.notin_(NOT_RUNNABLE) if check else runs.c.state.isnot(None)
@@ -214,7 +214,7 @@ def record_finish(conn: Connection, event: AttemptFinished) -> None:
     run, at = event.run, event.at
     conn.execute(
         upsert(conn)(runs)
-        .values(**_run_values(run, at, state="STARTED", worker=event.worker))
+        .values(**run_values(run, at, state="STARTED", worker=event.worker))
         .on_conflict_do_nothing(index_elements=[runs.c.id])
     )
     attempt = _ensure_attempt(conn, run.id, event.key, at, event.worker)
@@ -263,7 +263,7 @@ def record_expired(conn: Connection, event: RunExpired) -> None:
     run, at = event.run, event.at
     conn.execute(
         upsert(conn)(runs)
-        .values(**_run_values(run, at, state="EXPIRED", finished_at=at, reason=EXPIRED_REASON))
+        .values(**run_values(run, at, state="EXPIRED", finished_at=at, reason=EXPIRED_REASON))
         .on_conflict_do_update(
             index_elements=[runs.c.id],
             set_={"state": "EXPIRED", "finished_at": at, "reason": EXPIRED_REASON, "held": False},

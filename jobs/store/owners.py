@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from jobs.store.attempts import AttemptKey, upsert
 from jobs.store.tables import run_attempts, runs, worker_heartbeats
@@ -35,27 +35,29 @@ class StartView:
     attempts: tuple[SeenAttempt, ...] = ()
 
 
+# Built once: the read runs before every attempt, so its statement is not rebuilt each time.
+_STATE = select(runs.c.state).where(runs.c.id == bindparam("run_id"))
+_ATTEMPTS = (
+    select(
+        run_attempts.c.retry,
+        run_attempts.c.delivery,
+        run_attempts.c.finished_at,
+        run_attempts.c.outcome,
+        run_attempts.c.owner,
+        worker_heartbeats.c.beat_at,
+    )
+    .select_from(
+        run_attempts.outerjoin(worker_heartbeats, worker_heartbeats.c.owner == run_attempts.c.owner)
+    )
+    .where(run_attempts.c.run_id == bindparam("run_id"))
+)
+
+
 def read_start(conn: Connection, run_id: str) -> StartView:
     """One primary-key read for a waiting run (the common case); attempts otherwise."""
-    state = conn.execute(select(runs.c.state).where(runs.c.id == run_id)).scalar()
+    state = conn.execute(_STATE, {"run_id": run_id}).scalar()
     if state is None or state == "PENDING":
         return StartView(state)
-    query = (
-        select(
-            run_attempts.c.retry,
-            run_attempts.c.delivery,
-            run_attempts.c.finished_at,
-            run_attempts.c.outcome,
-            run_attempts.c.owner,
-            worker_heartbeats.c.beat_at,
-        )
-        .select_from(
-            run_attempts.outerjoin(
-                worker_heartbeats, worker_heartbeats.c.owner == run_attempts.c.owner
-            )
-        )
-        .where(run_attempts.c.run_id == run_id)
-    )
     seen = tuple(
         SeenAttempt(
             AttemptKey(row.retry or 0, row.delivery or 0),
@@ -64,7 +66,7 @@ def read_start(conn: Connection, run_id: str) -> StartView:
             row.owner,
             row.beat_at,
         )
-        for row in conn.execute(query)
+        for row in conn.execute(_ATTEMPTS, {"run_id": run_id})
     )
     return StartView(state, seen)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -9,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from jobs.store.attempt_batch import apply_batch
 from jobs.store.attempts import (
     AttemptFinished,
     AttemptStarted,
@@ -108,6 +113,17 @@ class RunStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._readers = threading.local()
+
+    def _reader(self) -> Connection:
+        """This thread's held autocommit connection for the read before every attempt: no
+        pool checkout, ping, BEGIN or ROLLBACK around it (four round trips on PostgreSQL)."""
+        held = getattr(self._readers, "held", None)
+        if held is None or held[0] != os.getpid():  # a forked child opens its own
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._readers.held = held = (os.getpid(), conn)
+        conn: Connection = held[1]
+        return conn
 
     # -- writes from the enqueue path -------------------------------------------
     def insert_pending(
@@ -187,15 +203,28 @@ class RunStore:
             record_finish(conn, event)
 
     def apply(self, events: Sequence[WorkerEvent]) -> None:
-        """Apply events recorded late (a worker's outbox) in one transaction, in order."""
+        """Apply a worker's events in one transaction, in order: as a set (a few statements
+        per batch); event by event when another writer raced it on the same run."""
+        try:
+            with self.engine.begin() as conn:
+                apply_batch(conn, events)
+            return
+        except IntegrityError:
+            pass
         with self.engine.begin() as conn:
             for event in events:
                 apply_event(conn, event)
 
     def start_view(self, run_id: str) -> StartView:
         """What a delivery of ``run_id`` must know before it runs (``jobs.worker.owners``)."""
-        with self.engine.connect() as conn:
+        conn = self._reader()
+        try:
             return read_start(conn, run_id)
+        except DBAPIError:
+            self._readers.held = None
+            with contextlib.suppress(DBAPIError):
+                conn.invalidate()
+            raise
 
     def beat(self, owner: str, at: datetime, forget_before: datetime | None = None) -> None:
         """``owner`` is alive at ``at``; rows of processes silent since ``forget_before`` go."""

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from jobs.store.attempts import AttemptStarted, WorkerEvent
 from jobs.store.runs import RunStore, utcnow
-from jobs.worker.journal import SUFFIX, Journal, decode
+from jobs.worker.journal import SUFFIX, Journal, encode
 from jobs.worker.owners import HEARTBEAT, Verdict, alive, decide, this_process
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class Outbox:
     def _drain(self, journal: Journal) -> None:
         while batch := journal.read(BATCH):
             try:
-                self.store.apply([decode(body) for _, body in batch])
+                self.store.apply([event for _, event in batch])
             except Exception as exc:
                 if store_unavailable(exc):
                     raise
@@ -192,16 +192,16 @@ class Outbox:
             journal.delete_through(batch[-1][0])
             COUNTS["written"] += len(batch)
 
-    def _apply_one_by_one(self, batch: list[tuple[int, str]]) -> None:
+    def _apply_one_by_one(self, batch: list[tuple[int, WorkerEvent]]) -> None:
         """A batch the store refused: apply what it accepts; log and count the rest."""
-        for seq, body in batch:
+        for seq, event in batch:
             try:
-                self.store.apply([decode(body)])
+                self.store.apply([event])
             except Exception as exc:
                 if store_unavailable(exc):
                     raise
                 COUNTS["refused"] += 1
-                log.exception("run event %d refused by the store, dropped: %s", seq, body)
+                log.exception("run event %d refused by the store, dropped: %s", seq, encode(event))
 
     def _adopt_orphans(self) -> None:
         """Drain the journals of worker processes that are gone (killed, or recycled)."""
