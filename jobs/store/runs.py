@@ -120,8 +120,8 @@ class RunStore:
         pool checkout, ping, BEGIN or ROLLBACK around it (four round trips on PostgreSQL)."""
         held = getattr(self._readers, "held", None)
         if held is None or held[0] != os.getpid():  # a forked child opens its own
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._readers.held = held = (os.getpid(), conn)
+            opened = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._readers.held = held = (os.getpid(), opened)
         conn: Connection = held[1]
         return conn
 
