@@ -162,16 +162,27 @@ def _apply_set(conn: Connection, events: Sequence[AttemptStarted | AttemptFinish
     _write_attempts(conn, plans)
 
 
+_UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _upsert_runs(conn: Connection, columns: tuple[str, ...]) -> Any:
+    """The runs upsert that sets ``columns`` from the new row, built once per shape."""
+    key = (conn.dialect.name, columns)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        insert = upsert(conn)(runs)
+        stmt = _UPSERTS[key] = insert.on_conflict_do_update(
+            index_elements=[runs.c.id], set_={c: insert.excluded[c] for c in columns}
+        )
+    return stmt
+
+
 def _write_runs(conn: Connection, plans: Any) -> None:
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for plan in plans:
         groups.setdefault(tuple(sorted(plan.updates)), []).append({**plan.insert, **plan.updates})
     for columns, rows in groups.items():
-        stmt = upsert(conn)(runs)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[runs.c.id], set_={c: stmt.excluded[c] for c in columns}
-        )
-        conn.execute(stmt, rows)
+        conn.execute(_upsert_runs(conn, columns), rows)
 
 
 def _write_attempts(conn: Connection, plans: dict[str, _Run]) -> None:

@@ -41,6 +41,10 @@ BATCH = 500
 BACKOFF_START, BACKOFF_CAP = 0.2, 10.0
 # How long a redelivered message waits for this process's journal to drain before it starts.
 REDELIVERY_FLUSH = 5.0
+# How long the writer waits, once woken, for more events to join its batch (a flush does
+# not wait), and how often it looks for journals of processes that are gone.
+LINGER = 0.05
+ADOPT_EVERY = 30.0
 # How often a delivery waiting for a live owner looks again.
 OWNER_POLL = 0.25
 # Heartbeat rows silent this long are deleted.
@@ -74,6 +78,7 @@ class Outbox:
         self.owner = this_process()
         self._beaten = 0.0
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # a flush: no linger
         self._idle = threading.Condition()
         self._stopping = False
         self._outage = False
@@ -124,10 +129,12 @@ class Outbox:
 
     def put(self, event: WorkerEvent) -> None:
         self.journal.append(event)
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the journal is drained (tests, shutdown); False on timeout."""
+        self._urgent.set()
         self._wake.set()
         with self._idle:
             return self._idle.wait_for(lambda: self.journal.pending() == 0, timeout)
@@ -151,15 +158,18 @@ class Outbox:
 
     def _loop(self) -> None:
         delay = BACKOFF_START
-        adopt_due = 0
+        adopt_at = 0.0
         while not self._stopping:
-            self._wake.wait(delay if self._outage else 1.0)
+            if self._wake.wait(delay if self._outage else 1.0) and not self._outage:
+                # Let the events of the next few jobs join this batch: one commit for many,
+                # and the task threads are not interrupted by a commit per event.
+                self._urgent.wait(LINGER)
             self._wake.clear()
+            self._urgent.clear()
             try:
-                if adopt_due <= 0:
+                if time.monotonic() >= adopt_at:
                     self._adopt_orphans()
-                    adopt_due = 30
-                adopt_due -= 1
+                    adopt_at = time.monotonic() + ADOPT_EVERY
                 self._beat()
                 self._drain(self.journal)
             except Exception as exc:
