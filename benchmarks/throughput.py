@@ -45,6 +45,7 @@ from benchmarks.harness import (
     wait_quiet,
     workspace,
 )
+from benchmarks.throughput_cpu import CpuWindow
 from benchmarks.throughput_jobs import PLAIN_TASK, add_plain_task
 from broker import declare as broker_declare
 from jobs.celery_app import BeatkeeperCelery
@@ -112,6 +113,11 @@ class Tracker:
     def expect(self, ids: list[str], at: list[float]) -> None:
         with self._lock:
             self.sent.update(zip(ids, at, strict=True))
+
+    def progress(self, ids: list[str]) -> tuple[int, int]:
+        """How many of ``ids`` were received and how many are done."""
+        with self._lock:
+            return sum(i in self.received for i in ids), sum(i in self.done for i in ids)
 
     def wait_done(self, ids: list[str], timeout: float, check: Callable[[], None]) -> None:
         deadline = time.monotonic() + timeout
@@ -186,6 +192,8 @@ class Cell:
     offered: float = 0.0
     p50: float = float("nan")
     p99: float = float("nan")
+    worker_cpu_ms: float = float("nan")  # per job: worker main process + pool children
+    store_cpu_ms: float = float("nan")  # per job: PostgreSQL backends (SQLite is in the worker)
 
 
 def count_succeeded(database_url: str, ids: set[str]) -> int:
@@ -204,7 +212,11 @@ def run_cell(ctx: Context, work: str, kind: str) -> Cell:
     ids = send_many(ctx.app, ctx.enqueuer, ctx.tracker, kind, ctx.args.n, secs)
     worker = ctx.start_worker(f"{ctx.store}-{work}-{kind}")
     try:
+        cpu, measured = measure_cpu(ctx, worker, ids)
         ctx.tracker.wait_done(ids, ctx.args.timeout, worker.check_alive)
+        cpu.stop()
+        cell.worker_cpu_ms = cpu.worker_seconds * 1000 / measured
+        cell.store_cpu_ms = cpu.store_seconds * 1000 / measured
         first = min(ctx.tracker.received[i] for i in ids if i in ctx.tracker.received)
         last = max(ctx.tracker.done[i] for i in ids)
         cell.rate = len(ids) / max(1e-6, last - first)
@@ -220,6 +232,18 @@ def run_cell(ctx: Context, work: str, kind: str) -> Cell:
     finally:
         worker.stop(30)
     return cell
+
+
+def measure_cpu(ctx: Context, worker: Process, ids: list[str]) -> tuple[CpuWindow, int]:
+    """Start counting CPU once the worker has taken its first job (its start-up excluded);
+    returns the window and how many jobs it covers."""
+    deadline = time.monotonic() + ctx.args.timeout
+    while ctx.tracker.progress(ids)[0] == 0 and time.monotonic() < deadline:
+        worker.check_alive()
+        time.sleep(0.01)
+    cpu = CpuWindow(worker.pid, ctx.database_url)
+    cpu.start()
+    return cpu, max(1, len(ids) - ctx.tracker.progress(ids)[1])
 
 
 def wait_recorded(database_url: str, ids: set[str], last: float, timeout: float) -> float:
@@ -321,8 +345,8 @@ def machine() -> str:
 def table(cells: list[Cell]) -> str:
     lines = [
         "| store | work | task class | jobs | tasks/s | vs plain | all recorded after "
-        "| offered/s | p50 ms | p99 ms |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| offered/s | p50 ms | p99 ms | worker CPU ms/job | store CPU ms/job |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     plain = {(c.store, c.work): c.rate for c in cells if c.kind == "plain"}
     for c in cells:
@@ -330,7 +354,8 @@ def table(cells: list[Cell]) -> str:
         rec = f"{c.recorded_after:.1f} s" if c.recorded_after is not None else "-"
         lines.append(
             f"| {c.store} | {c.work} | {c.kind} | {c.n:,} | {c.rate:,.0f} | {ratio:.2f}x | {rec} "
-            f"| {c.offered:,.0f} | {c.p50 * 1000:.0f} | {c.p99 * 1000:.0f} |"
+            f"| {c.offered:,.0f} | {c.p50 * 1000:.0f} | {c.p99 * 1000:.0f} "
+            f"| {c.worker_cpu_ms:.2f} | {c.store_cpu_ms:.2f} |"
         )
     return "\n".join(lines)
 

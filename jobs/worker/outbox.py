@@ -42,8 +42,11 @@ BACKOFF_START, BACKOFF_CAP = 0.2, 10.0
 # How long a redelivered message waits for this process's journal to drain before it starts.
 REDELIVERY_FLUSH = 5.0
 # How long the writer waits, once woken, for more events to join its batch (a flush does
-# not wait), and how often it looks for journals of processes that are gone.
-LINGER = 0.05
+# not wait), and how often it looks for journals of processes that are gone. Measured on
+# SQLite (2 cores, no-op jobs against plain Celery): 0.05 s gave 0.56x, 0.2 s 0.83x, 1 s
+# 1.28x; every commit also stalls the task thread for the GIL. 0.5 s bounds how late a
+# run's state reaches the store.
+LINGER = 0.5
 ADOPT_EVERY = 30.0
 # How often a delivery waiting for a live owner looks again.
 OWNER_POLL = 0.25
