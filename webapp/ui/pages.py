@@ -14,6 +14,7 @@ from jobs.services.run_actions import MAX_BULK
 from jobs.services.runs import FILTER_FIELDS, RunPage, browse_runs, parse_filter
 from jobs.store.runs import utcnow
 from jobs.store.tables import RUN_ORIGINS, RUN_STATES
+from webapp.ui.charts import run_charts
 from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok, csrf_token, parse_form
 from webapp.ui.resources import ui_resources
@@ -50,6 +51,7 @@ def _job_page(
         form=form,
         queues=service().app.settings.broker.queues,
         runs=service().runs(job=view.name, limit=20),
+        charts=run_charts(service().store.engine, utcnow(), job=view.name),
     )
     return page, status
 

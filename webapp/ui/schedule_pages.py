@@ -21,6 +21,7 @@ from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind
 from jobs.services.health import beat_status
 from jobs.services.schedules import ScheduleManager
 from jobs.store.schedules import MAX_OFFSET, ScheduleRecord
+from webapp.ui.charts import run_charts
 from webapp.ui.errors import show_errors_with
 from webapp.ui.forms import csrf_ok
 from webapp.ui.resources import ui_resources
@@ -121,6 +122,7 @@ def detail_page(
         status=detail.status,
         upcoming=detail.upcoming,
         runs=detail.runs,
+        charts=run_charts(manager().app.store.engine, datetime.now(UTC), schedule=name),
         errors=errors,
         errors_at=where,
         form=form or {},
