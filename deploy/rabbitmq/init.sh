@@ -12,13 +12,13 @@
 #   as quorum queues with x-quorum-initial-group-size, one replica per node).
 #
 # Environment: RABBITMQ_USER, RABBITMQ_PASSWORD, RABBITMQ_VHOST (required);
-# RABBITMQ_SEED_NODE (default rabbit@rabbit1), RABBITMQ_PEER_NODES (default
+# RABBITMQ_SEED_NODE (default rabbit@rabbit1), RABBITMQ_PEER_NODES (empty for one node; default
 # "rabbit@rabbit2 rabbit@rabbit3"), RABBITMQ_ERLANG_COOKIE (default: the cookie file),
 # RABBITMQCTL (default rabbitmqctl).
 set -eu
 : "${RABBITMQ_USER:?}" "${RABBITMQ_PASSWORD:?}" "${RABBITMQ_VHOST:?}"
 SEED="${RABBITMQ_SEED_NODE:-rabbit@rabbit1}"
-PEERS="${RABBITMQ_PEER_NODES:-rabbit@rabbit2 rabbit@rabbit3}"
+PEERS="${RABBITMQ_PEER_NODES-rabbit@rabbit2 rabbit@rabbit3}"
 ctl() {
   if [ -n "${RABBITMQ_ERLANG_COOKIE:-}" ]; then
     ${RABBITMQCTL:-rabbitmqctl} --erlang-cookie "$RABBITMQ_ERLANG_COOKIE" -n "$SEED" "$@"

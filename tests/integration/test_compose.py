@@ -24,6 +24,8 @@ COMPOSE_FILE = ROOT / "compose.yaml"
 # Dummy values for every ${VAR:?...} in compose.yaml; nothing here is ever used for real.
 REQUIRED_VARIABLES = {
     "RABBITMQ_PASSWORD": "dummy-rabbitmq-password",
+    "RABBITMQ_ADMIN_PASSWORD": "dummy-admin-password",
+    "RABBITMQ_ERLANG_COOKIE": "DUMMYCOOKIE",
     "DATABASE_URL": "postgresql://beatkeeper:dummy@db.invalid:5432/beatkeeper",
     "BEATKEEPER_SECRET_KEY": "dummy-secret-key-" + "x" * 32,
     "BEATKEEPER_FLOWER_BASIC_AUTH": "admin:dummy-flower-password",
@@ -129,3 +131,21 @@ def test_scaling_knobs_reach_the_containers_that_read_them() -> None:
         assert "BEATKEEPER_WORKER_CONCURRENCY" in variables, name
     assert "$${BEATKEEPER_WEB_WORKERS}" in " ".join(services["web"]["command"])
     assert services["worker"]["deploy"]["replicas"] == "${BEATKEEPER_WORKER_INSTANCES:-2}"
+
+
+def test_beatkeeper_connects_as_its_own_vhost_limited_user_not_the_administrator() -> None:
+    services = _load_compose_file()["services"]
+    admin = environment(services["rabbitmq"])["RABBITMQ_DEFAULT_USER"]
+    init = environment(services["rabbitmq-init"])
+    script = (ROOT / "deploy" / "rabbitmq" / "init.sh").read_text()
+
+    assert init["RABBITMQ_USER"] != admin
+    assert init["RABBITMQ_PEER_NODES"] == "", "a single node has no peers to wait for"
+    assert 'set_permissions -p "$RABBITMQ_VHOST" "$RABBITMQ_USER"' in script
+    assert "delete_user guest" in script
+    for name in ("web", "worker", "beat", "flower", "migrate"):
+        url = environment(services[name])["BEATKEEPER_BROKER_URL"]
+        assert url.startswith(f"amqp://{init['RABBITMQ_USER']}:"), name
+        assert url.endswith(f"/{init['RABBITMQ_VHOST']}"), name
+    migrate = services["migrate"]["depends_on"]
+    assert migrate["rabbitmq-init"]["condition"] == "service_completed_successfully"
