@@ -178,6 +178,22 @@ def test_dark_mode_follows_the_systems_colour_scheme(open_page: OpenPage) -> Non
     assert light[1] != dark[1], "text changes with the background"
 
 
+def test_keyboard_focus_is_visible_on_links_and_form_boxes(page: Any) -> None:
+    page.goto("/jobs/runs_report")
+    seen = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        seen.append(
+            page.evaluate(
+                "(() => { const s = getComputedStyle(document.activeElement);"
+                " return [document.activeElement.tagName, s.outlineStyle, s.outlineWidth]; })()"
+            )
+        )
+    tags = {tag for tag, _, _ in seen}
+    assert {"A", "INPUT"} <= tags, seen
+    assert all(style == "solid" and width == "3px" for _, style, width in seen), seen
+
+
 def test_the_api_docs_render_with_no_internet(page: Any) -> None:
     page.goto("/api/docs")
     expect(page.locator(".swagger-ui .title")).to_contain_text("Beatkeeper")
