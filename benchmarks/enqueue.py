@@ -426,6 +426,7 @@ def make_bench(args: argparse.Namespace, tmp: Path) -> Bench:
     database_url = f"sqlite:///{tmp}/bench.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "CELERY_"))}
     env.update(BEATKEEPER_QUEUE_PREFIX=prefix, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+    env.update(BEATKEEPER_RATE_LIMIT_ENQUEUE="off")  # one client measures throughput
     settings = JobsSettings.from_env(env)
     naive_queue = f"{prefix}.naive"
     env.update(BENCH_BROKER_URL=settings.broker.url, BENCH_NAIVE_QUEUE=naive_queue)

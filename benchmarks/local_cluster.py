@@ -114,6 +114,9 @@ class LocalCluster:
             "BEATKEEPER_WORKER_CONCURRENCY": str(self.worker_concurrency),
             "BEATKEEPER_OUTBOX_DIR": str(self.workdir / "outbox"),
             "BEATKEEPER_HEALTH_REQUIRE_BEAT": "true",
+            # One load generator: a per-client rate limit would measure the limit.
+            "BEATKEEPER_RATE_LIMIT_ENQUEUE": "off",
+            "BEATKEEPER_RATE_LIMIT_SCHEDULES": "off",
             "DATABASE_URL": self.database_url,
             **self.extra_env,
         }

@@ -7,6 +7,7 @@ Four kinds say what went wrong, and each front end maps them once (HTTP status i
 - ``NotFound``: the thing named does not exist (HTTP 404).
 - ``Conflict``: it exists already, or its state forbids the change (HTTP 409).
 - ``Invalid``: the input is wrong; ``errors`` names every offending field (HTTP 422).
+- ``RateLimited``: too many requests from one principal (HTTP 429 with Retry-After).
 - ``Unavailable``: a dependency (the broker) refused or did not answer; nothing was
   stored (HTTP 503).
 
@@ -60,6 +61,14 @@ class Invalid(BeatkeeperError, ValueError):
             else "; ".join(f"{e['field']}: {e['message']}" for e in listed)
         )
         super().__init__(text, listed)
+
+
+class RateLimited(BeatkeeperError):
+    """Too many requests of one kind from one principal; try again in ``retry_after`` s."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unavailable(BeatkeeperError, RuntimeError):

@@ -92,6 +92,9 @@ class WorkerSettings(EnvSettings):
     reap_pending_after: float = Field(
         default=6 * 3600.0, gt=0, validation_alias="BEATKEEPER_REAP_PENDING_AFTER"
     )
+    # How often the reaper also trims history: runs past BEATKEEPER_RUN_RETENTION_DAYS and
+    # deleted schedules' tombstones past BEATKEEPER_TOMBSTONE_RETENTION_DAYS.
+    trim_interval: float = Field(default=3600.0, gt=0, validation_alias="BEATKEEPER_TRIM_INTERVAL")
 
 
 MIN_FLOWER_PASSWORD = 16
@@ -146,7 +149,15 @@ class JobsSettings(EnvSettings):
     default_queue: str = Field(default="default", validation_alias="BEATKEEPER_DEFAULT_QUEUE")
     timezone: str = Field(default="UTC", validation_alias="BEATKEEPER_TIMEZONE")
     worker_concurrency: int = Field(default=2, validation_alias="BEATKEEPER_WORKER_CONCURRENCY")
-    run_retention_days: int = Field(default=30, validation_alias="BEATKEEPER_RUN_RETENTION_DAYS")
+    run_retention_days: int = Field(
+        default=30, le=36500, validation_alias="BEATKEEPER_RUN_RETENTION_DAYS"
+    )
+    # A runtime-deleted schedule's row stays this long (the beat and the audit need it).
+    tombstone_retention_days: int = Field(
+        default=7, ge=1, le=36500, validation_alias="BEATKEEPER_TOMBSTONE_RETENTION_DAYS"
+    )
+    # Live schedules at most; a create or import beyond it is refused (409).
+    max_schedules: int = Field(default=50_000, ge=1, validation_alias="BEATKEEPER_MAX_SCHEDULES")
     job_modules: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("jobs.examples",), validation_alias="BEATKEEPER_JOB_MODULES"
     )

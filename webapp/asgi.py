@@ -29,6 +29,7 @@ from webapp.api.docs import install_docs
 from webapp.api.errors import error_response
 from webapp.api.monitoring import install_monitoring
 from webapp.http_guards import BodyLimit, SecurityHeaders, TrustedHosts
+from webapp.ratelimits import rate_limits_of
 from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
 
@@ -123,6 +124,7 @@ def create_app(
     api.state.deadletters = DeadLetterService(celery_app)
     api.state.run_actions = RunActions(celery_app, enqueuer, api.state.deadletters)
     api.state.audit = AuditLog(celery_app.store.engine)
+    api.state.rate_limits = rate_limits_of(settings)
     api.add_middleware(SameOriginAPI, origins=own_origins(settings))
     # Added last, so they run first: hosts, then the body's size; headers on every answer.
     api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -139,6 +141,7 @@ def create_app(
         schedules=api.state.schedules,
         deadletters=api.state.deadletters,
         run_actions=api.state.run_actions,
+        rate_limits=api.state.rate_limits,
     )
     # a2wsgi's WSGIMiddleware is an ASGI app; its hints do not match Starlette's ASGIApp protocol.
     monitoring = install_monitoring(api, flask_app, celery_app)

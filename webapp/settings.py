@@ -12,6 +12,7 @@ from pydantic_settings import NoDecode
 from broker.management import public_url
 from broker.settings import EnvSettings, UnsafeSettingsError, comma_separated, is_loopback
 from jobs.settings import JobsSettings
+from webapp.ratelimits import check_rule
 
 DEV_SECRET_KEY = "beatkeeper-development-only-secret"
 TEST_SERVER = "http://testserver"
@@ -63,6 +64,18 @@ class WebSettings(EnvSettings):
         default=8 * 1024 * 1024, ge=1024, validation_alias="BEATKEEPER_MAX_BODY_BYTES"
     )
 
+    # Per principal (user or token, else client address): webapp/ratelimits.py.
+    rate_limit_enqueue: str = Field(
+        default="600/minute", validation_alias="BEATKEEPER_RATE_LIMIT_ENQUEUE"
+    )
+    rate_limit_schedules: str = Field(
+        default="120/minute", validation_alias="BEATKEEPER_RATE_LIMIT_SCHEDULES"
+    )
+    rate_limit_storage: str = Field(
+        default="memory://", validation_alias="BEATKEEPER_RATE_LIMIT_STORAGE"
+    )
+
+    _rates = field_validator("rate_limit_enqueue", "rate_limit_schedules")(check_rule)
     _split_hosts = field_validator("allowed_hosts", mode="before")(comma_separated)
 
     @classmethod

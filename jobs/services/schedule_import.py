@@ -96,7 +96,8 @@ def import_schedules(
     if errors:
         errors.sort(key=lambda e: int(e["field"].split()[1].split(".")[0]))
         raise ImportInvalid(errors[:MAX_ERRORS])
-    return create_many(manager.store, checked, now=now, by=by, reason=reason)
+    limit = manager.app.settings.max_schedules
+    return create_many(manager.store, checked, now=now, by=by, reason=reason, max_live=limit)
 
 
 def export_item(record: ScheduleRecord) -> dict[str, Any]:

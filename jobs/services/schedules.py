@@ -161,7 +161,14 @@ class ScheduleManager(ScheduleSending):
         else:
             definition, trigger = self._validate(schedule, now)
         next_fire = self._next_fire(definition, trigger, now)
-        return self.store.create(definition, next_fire_at=next_fire, now=now, by=by, reason=reason)
+        return self.store.create(
+            definition,
+            next_fire_at=next_fire,
+            now=now,
+            by=by,
+            reason=reason,
+            max_live=self.app.settings.max_schedules,
+        )
 
     def update(
         self,

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select, update
 
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.store import audit
-from jobs.store.schedules import ScheduleExistsError, ScheduleStore, audited
+from jobs.store.schedules import ScheduleExistsError, ScheduleStore, audited, check_quota
 from jobs.store.tables import audit_log, schedules
 
 # SQLite allows 32,766 bound parameters per statement; stay far below for IN lists.
@@ -43,12 +43,14 @@ def create_many(
     now: datetime,
     by: str,
     reason: str | None = None,
+    max_live: int | None = None,
 ) -> int:
     """Create every ``(definition, next_fire_at)``; ScheduleExistsError (and nothing stored)
     if a name is taken by a live schedule by the time the transaction runs."""
     if not items:
         return 0
     with store.engine.begin() as conn:
+        check_quota(conn, len(items), max_live)
         version = store._bump(conn)
         taken = names_taken(conn, [d.name for d, _ in items])
         live = sorted(name for name, deleted in taken.items() if not deleted)

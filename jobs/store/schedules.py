@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobs.errors import Conflict, NotFound
@@ -31,6 +31,26 @@ class ScheduleExistsError(Conflict, ValueError):
 
 class ScheduleNotFoundError(NotFound):
     pass
+
+
+class ScheduleQuotaExceeded(Conflict):
+    """Creating these schedules would pass BEATKEEPER_MAX_SCHEDULES; nothing was stored."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"at most {limit} schedules (BEATKEEPER_MAX_SCHEDULES): delete some or raise the limit"
+        )
+
+
+def check_quota(conn: Connection, adding: int, limit: int | None) -> None:
+    """Raise ScheduleQuotaExceeded if ``adding`` more live schedules would pass ``limit``."""
+    if limit is None:
+        return
+    live = conn.execute(
+        select(func.count()).select_from(schedules).where(schedules.c.deleted.is_(False))
+    ).scalar_one()
+    if live + adding > limit:
+        raise ScheduleQuotaExceeded(limit)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,9 +245,12 @@ class ScheduleStore:
         by: str,
         reason: str | None = None,
         source: str = "runtime",
+        max_live: int | None = None,
     ) -> ScheduleRecord:
+        """Store a new schedule; ``max_live`` is the quota a person's create is held to."""
         try:
             with self.engine.begin() as conn:
+                check_quota(conn, 1, max_live)
                 existing = conn.execute(
                     select(schedules.c.deleted).where(schedules.c.name == definition.name)
                 ).scalar()
@@ -356,6 +379,19 @@ class ScheduleStore:
             )
             self._audit(conn, "delete", name, current, by=by, reason=reason, now=now, gone=True)
             self._cancel_held(conn, name, "schedule deleted", now, _offset(current))
+
+    def purge_tombstones(self, before: datetime) -> int:
+        """Forget schedules deleted at runtime before ``before`` (their runs stay). A deleted
+        schedule declared in code keeps its row: it tells the sync not to bring it back."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                delete(schedules).where(
+                    schedules.c.deleted.is_(True),
+                    schedules.c.source == "runtime",
+                    schedules.c.changed_at < before,
+                )
+            )
+            return int(gone.rowcount or 0)
 
     def _cancel_held(
         self, conn: Connection, name: str, why: str, now: datetime, offset: float

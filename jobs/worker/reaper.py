@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 from celery import bootsteps
 
 from jobs.store.reaping import reap_started, reap_waiting
 from jobs.store.runs import utcnow
+from jobs.store.schedules import ScheduleStore
 from jobs.worker.outbox import store_unavailable
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,20 @@ def reap_once(app: Any) -> dict[str, int]:
     return found
 
 
+def trim_once(app: Any) -> dict[str, int]:
+    """Keep history bounded: finished runs past BEATKEEPER_RUN_RETENTION_DAYS and runtime
+    tombstones past BEATKEEPER_TOMBSTONE_RETENTION_DAYS are deleted."""
+    at = utcnow()
+    settings = app.settings
+    runs = app.store.delete_finished_before(at - timedelta(days=settings.run_retention_days))
+    store = ScheduleStore(app.store.engine)
+    cutoff = at - timedelta(days=settings.tombstone_retention_days)
+    trimmed = {"runs": runs, "tombstones": store.purge_tombstones(cutoff)}
+    if any(trimmed.values()):
+        log.info("reaper: trimmed %(runs)d old runs and %(tombstones)d tombstones", trimmed)
+    return trimmed
+
+
 class Reaper(bootsteps.StartStopStep):
     """Runs :func:`reap_once` every ``BEATKEEPER_REAP_INTERVAL`` seconds in a thread."""
 
@@ -81,9 +98,14 @@ class Reaper(bootsteps.StartStopStep):
 
     def _loop(self, app: Any) -> None:
         interval = float(app.settings.worker.reap_interval)
+        trim_every = float(app.settings.worker.trim_interval)
+        trimmed_at = time.monotonic() - trim_every  # the first pass trims too
         while not self._stop.wait(interval):
             try:
                 reap_once(app)
+                if time.monotonic() - trimmed_at >= trim_every:
+                    trim_once(app)
+                    trimmed_at = time.monotonic()
             except Exception as exc:
                 if store_unavailable(exc):
                     log.info("reaper: run store unavailable, next pass in %.0f s", interval)

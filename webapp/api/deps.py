@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Any
+
+from fastapi import Depends, Request
 
 from jobs.services.jobs import JobService
+from webapp.ratelimits import Limited, RateLimits
 from webapp.settings import WebSettings
 
 
@@ -22,7 +25,26 @@ def next_page(request: Request, **params: str | int) -> str:
     return f'<{public_url(request, following.path)}?{following.query}>; rel="next"'
 
 
+def requester(request: Request) -> str:
+    """Whom a request counts against: its client address until a principal exists."""
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limited(kind: Limited) -> Any:
+    """A route dependency counting the request against its principal's ``kind`` limit."""
+
+    async def check(request: Request) -> None:
+        limits: RateLimits = request.app.state.rate_limits
+        limits.hit(kind, requester(request))
+
+    return Depends(check)
+
+
 async def get_service(request: Request) -> JobService:
     # async: a plain def dependency would cost a threadpool hop on every request.
     service: JobService = request.app.state.service
     return service
+
+
+ENQUEUE_LIMIT = rate_limited(Limited.ENQUEUE)
+SCHEDULE_LIMIT = rate_limited(Limited.SCHEDULES)

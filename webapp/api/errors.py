@@ -22,13 +22,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from jobs import jsontext
-from jobs.errors import BeatkeeperError, Conflict, Invalid, NotFound, Unavailable
+from jobs.errors import BeatkeeperError, Conflict, Invalid, NotFound, RateLimited, Unavailable
 from webapp.api.schemas import ErrorOut
 
 STATUS: tuple[tuple[type[BeatkeeperError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (Invalid, 422),
+    (RateLimited, 429),
     (Unavailable, 503),
 )
 # What each route may answer besides success, for the OpenAPI description.
@@ -51,7 +52,10 @@ def error_response(
 
 async def beatkeeper_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BeatkeeperError)  # registered for that class only
-    return error_response(status_of(exc), exc.detail, exc.errors)
+    response = error_response(status_of(exc), exc.detail, exc.errors)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 # Where FastAPI found a parameter; the field is named without it ("queue", not "body.queue").

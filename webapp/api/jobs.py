@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 
 from jobs.services.jobs import JobService
-from webapp.api.deps import get_service, public_url
+from webapp.api.deps import ENQUEUE_LIMIT, get_service, public_url
 from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
 from webapp.api.schemas import EnqueuedOut, EnqueueIn, JobOut
 
@@ -29,6 +29,7 @@ async def get_job(name: str, service: Service) -> JobOut:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EnqueuedOut,
     responses=ERROR_RESPONSES,
+    dependencies=[ENQUEUE_LIMIT],
 )
 async def enqueue(name: str, body: EnqueueIn, request: Request, service: Service) -> EnqueuedOut:
     """Validate the arguments, record a run and publish it; 202 once the broker confirmed."""

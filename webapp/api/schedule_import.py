@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from jobs.services.schedule_import import ImportInvalid, export_lines, import_schedules
+from webapp.api.deps import SCHEDULE_LIMIT
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
 from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedules import Manager
@@ -32,6 +33,7 @@ class ImportedOut(BaseModel):
             "content": {"application/x-ndjson": {}, "application/json": {}},
         }
     },
+    dependencies=[SCHEDULE_LIMIT],
 )
 async def import_schedules_route(
     request: Request,

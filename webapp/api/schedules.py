@@ -17,7 +17,7 @@ from jobs.schedules.inputs import ScheduleInput
 from jobs.services.schedules import ScheduleManager
 from jobs.store.runs import NewRun
 from jobs.store.schedules import MAX_OFFSET
-from webapp.api.deps import public_url
+from webapp.api.deps import ENQUEUE_LIMIT, SCHEDULE_LIMIT, public_url
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
 from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedule_schemas import (
@@ -66,6 +66,7 @@ async def list_schedules(
     response_model=ScheduleOut,
     responses=ERRORS,
     openapi_extra=schedule_body("name, job and trigger are required"),
+    dependencies=[SCHEDULE_LIMIT],
 )
 async def create_schedule(body: Body, manager: Manager) -> ScheduleOut:
     """Create a schedule; the running beat picks it up within a second."""
@@ -85,6 +86,7 @@ async def get_schedule(name: str, manager: Manager) -> ScheduleDetailOut:
     response_model=ScheduleOut,
     responses=ERRORS,
     openapi_extra=schedule_body("the fields to change; null clears an optional one"),
+    dependencies=[SCHEDULE_LIMIT],
 )
 async def update_schedule(name: str, body: Body, manager: Manager) -> ScheduleOut:
     """Change some fields; the rest stay. Everything is validated before anything is stored."""
@@ -93,7 +95,12 @@ async def update_schedule(name: str, body: Body, manager: Manager) -> ScheduleOu
     return ScheduleOut.of(await run_in_threadpool(manager.update, name, given, by, given.reason))
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+@router.delete(
+    "/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
+    dependencies=[SCHEDULE_LIMIT],
+)
 async def delete_schedule(
     name: str,
     manager: Manager,
@@ -104,7 +111,9 @@ async def delete_schedule(
     return Response(status_code=204)
 
 
-@router.post("/{name}/pause", response_model=ScheduleOut, responses=ERRORS)
+@router.post(
+    "/{name}/pause", response_model=ScheduleOut, responses=ERRORS, dependencies=[SCHEDULE_LIMIT]
+)
 async def pause_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
     body = body or ChangeIn()
     return ScheduleOut.of(
@@ -112,7 +121,9 @@ async def pause_schedule(name: str, manager: Manager, body: ChangeIn | None = No
     )
 
 
-@router.post("/{name}/resume", response_model=ScheduleOut, responses=ERRORS)
+@router.post(
+    "/{name}/resume", response_model=ScheduleOut, responses=ERRORS, dependencies=[SCHEDULE_LIMIT]
+)
 async def resume_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
     """Resume from now: fires missed while paused are not sent."""
     body = body or ChangeIn()
@@ -121,7 +132,9 @@ async def resume_schedule(name: str, manager: Manager, body: ChangeIn | None = N
     )
 
 
-@router.post("/{name}/reset", response_model=ScheduleOut, responses=ERRORS)
+@router.post(
+    "/{name}/reset", response_model=ScheduleOut, responses=ERRORS, dependencies=[SCHEDULE_LIMIT]
+)
 async def reset_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
     """Make a schedule declared in code follow its code definition again."""
     body = body or ChangeIn()
@@ -133,6 +146,7 @@ async def reset_schedule(name: str, manager: Manager, body: ChangeIn | None = No
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EnqueuedOut,
     responses=ERRORS,
+    dependencies=[ENQUEUE_LIMIT],
 )
 async def run_now(name: str, request: Request, manager: Manager) -> EnqueuedOut:
     """Send one run now, outside the timetable."""
@@ -144,6 +158,7 @@ async def run_now(name: str, request: Request, manager: Manager) -> EnqueuedOut:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=list[EnqueuedOut],
     responses=ERRORS,
+    dependencies=[ENQUEUE_LIMIT],
 )
 async def backfill(
     name: str, body: BackfillIn, request: Request, manager: Manager

@@ -10,7 +10,9 @@ from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
 from jobs.services.run_actions import RunActions
 from jobs.services.schedules import ScheduleManager
+from webapp.ratelimits import RateLimits, rate_limits_of
 from webapp.settings import WebSettings
+from webapp.ui.limiting import limit_writes
 from webapp.ui.resources import UiResources
 
 
@@ -22,6 +24,7 @@ def create_app(
     schedules: ScheduleManager | None = None,
     deadletters: DeadLetterService | None = None,
     run_actions: RunActions | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> Flask:
     """Flask application factory; ``service`` and ``schedules`` are shared with the API when
     mounted under it (one enqueuer, one broker connection)."""
@@ -56,6 +59,7 @@ def create_app(
     from webapp.ui import audit_pages, deadletter_pages, errors, formatting, pages, schedule_actions
 
     errors.install(app)
+    limit_writes(app, rate_limits or rate_limits_of(settings))
     formatting.install(app)
 
     app.register_blueprint(pages.bp)

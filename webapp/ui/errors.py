@@ -16,13 +16,23 @@ from collections.abc import Callable, Sequence
 from flask import Flask, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound as NotFoundPage
+from werkzeug.exceptions import TooManyRequests
 
-from jobs.errors import BeatkeeperError, Conflict, FieldError, Invalid, NotFound, Unavailable
+from jobs.errors import (
+    BeatkeeperError,
+    Conflict,
+    FieldError,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unavailable,
+)
 
 STATUS: tuple[tuple[type[BeatkeeperError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (Invalid, 422),
+    (RateLimited, 429),
     (Unavailable, 503),
 )
 # The form field an error without field errors is shown against.
@@ -66,6 +76,8 @@ def show_errors_with(render: Render) -> None:
 def _handle(exc: BeatkeeperError) -> ResponseReturnValue:
     if isinstance(exc, NotFound):
         return NotFoundPage(exc.detail)
+    if isinstance(exc, RateLimited):
+        return TooManyRequests(exc.detail, retry_after=exc.retry_after)
     render: Render | None = g.get("render_errors")
     if render is not None:
         return render(messages(exc), status_of(exc))

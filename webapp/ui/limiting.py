@@ -1,0 +1,27 @@
+"""The UI's forms count against the same rate limits as the API (webapp/ratelimits.py)."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+
+from webapp.ratelimits import Limited, RateLimits
+
+# POSTs whose path (after /schedules/<name>) sends runs rather than changing the schedule.
+SENDS_RUNS = ("/run", "/backfill")
+
+
+def kind_of(path: str) -> Limited | None:
+    """Which limit a form POST to ``path`` counts against, if any."""
+    if path.startswith("/jobs/"):
+        return Limited.ENQUEUE
+    if path.startswith("/schedules"):
+        return Limited.ENQUEUE if path.endswith(SENDS_RUNS) else Limited.SCHEDULES
+    return None
+
+
+def limit_writes(app: Flask, limits: RateLimits) -> None:
+    @app.before_request
+    def _count() -> None:
+        kind = kind_of(request.path) if request.method == "POST" else None
+        if kind is not None:
+            limits.hit(kind, request.remote_addr or "unknown")
