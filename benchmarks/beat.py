@@ -510,7 +510,7 @@ def hold_floor(
     """Publish N hold messages due at one second; measure only the broker's release."""
     env = {**env, "DATABASE_URL": f"sqlite:///{tmp}/floor.db"}  # never opened
     app = create_celery_app(JobsSettings.from_env(env))
-    due = float(math.ceil(time.time() + 3.0 + args.schedules / 5000))
+    due = float(math.ceil(time.time() + 3.0 + args.schedules / 3000))
     messages = hold_messages(app, args.schedules, due)
     consumer = Consumer(env, broker_url, queue, tmp, "floor")
     try:
