@@ -510,7 +510,7 @@ def hold_floor(
     """Publish N hold messages due at one second; measure only the broker's release."""
     env = {**env, "DATABASE_URL": f"sqlite:///{tmp}/floor.db"}  # never opened
     app = create_celery_app(JobsSettings.from_env(env))
-    due = float(math.ceil(time.time() + 3.0 + args.schedules / 3000))
+    due = float(math.ceil(time.time() + 3.0 + args.schedules / 1500))
     messages = hold_messages(app, args.schedules, due)
     consumer = Consumer(env, broker_url, queue, tmp, "floor")
     try:
@@ -522,13 +522,17 @@ def hold_floor(
         pids = {"consumer": consumer.proc.pid, "rabbitmq": rabbitmq_pid()}
         start = snapshot(pids)
         got = wait_arrivals(
-            consumer, lambda r: r.schedule.startswith(FLOOR_PREFIX), args.schedules, due + 30
+            consumer,
+            lambda r: r.schedule.startswith(FLOOR_PREFIX),
+            args.schedules,
+            due + args.window,
         )
         used = usage(start, snapshot(pids))
     finally:
         consumer.stop()
         app.store.engine.dispose()
-    result = BurstResult(FLOOR, args.schedules, [r.at - due for r in got], 0.0, 0.0, 0.0, 30.0)
+    lateness = [r.at - due for r in got]
+    result = BurstResult(FLOOR, args.schedules, lateness, 0.0, 0.0, 0.0, args.window)
     result.notes.append(f"{args.schedules} held messages published in {published:.2f}s before due")
     result.notes.append(used.describe())
     return result

@@ -71,7 +71,9 @@ class BeatConfig:
     # due together goes earlier, as the measured hand-over rate needs, up to max_lookahead.
     lookahead: float = 10.0
     max_lookahead: float = 300.0  # 0: a fixed look-ahead
-    handover_rate: float = 2000.0  # fires a second assumed until batches were measured
+    # Fires a second assumed until batches were measured: low on purpose, since starting a
+    # crowd early costs only broker memory while starting it late makes it late.
+    handover_rate: float = 1000.0
     poll_interval: float = 0.5  # how often the change counter is read
     max_batch: int = 1000  # fires per transaction and publish
     min_hold: float = 0.2  # a fire closer than this is sent directly at its time
