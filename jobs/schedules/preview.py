@@ -3,7 +3,8 @@
 The schedule form previews as the person types; only the trigger's own fields are read
 (``trigger``, ``cron``, ``interval_seconds``, ``anchor``, ``run_at``, ``timezone``), by the
 same input model that saves a schedule, so a preview and a save never disagree on a field.
-An interval without an anchor is previewed as if saved now (its grid starts when saved).
+An interval without an anchor is previewed as if saved now (its grid starts when saved),
+unless it edits a stored interval of the same length: that keeps its grid, as a save does.
 """
 
 from __future__ import annotations
@@ -41,9 +42,20 @@ class TriggerPreview:
     fires: list[FireTime]
 
 
-def preview(raw: Mapping[str, Any], now: datetime, count: int = 5) -> TriggerPreview:
+@dataclass(frozen=True)
+class Grid:
+    """A stored interval schedule's grid: its length and a point on it."""
+
+    every_seconds: int
+    anchor: datetime
+
+
+def preview(
+    raw: Mapping[str, Any], now: datetime, count: int = 5, grid: Grid | None = None
+) -> TriggerPreview:
     """The trigger that ``raw``'s trigger fields make, described, with its next ``count``
-    fires after ``now``; raises ScheduleError naming every field that does not fit."""
+    fires after ``now`` (on ``grid`` when it edits an interval of that length); raises
+    ScheduleError naming every field that does not fit."""
     if not 1 <= count <= MAX_FIRES:
         raise ScheduleError([{"field": "count", "message": f"must be 1 to {MAX_FIRES}"}])
     given = ScheduleInput.read(
@@ -52,6 +64,9 @@ def preview(raw: Mapping[str, Any], now: datetime, count: int = 5) -> TriggerPre
     draft, errors, _ = given.resolve(_BLANK)
     if errors:
         raise ScheduleError(errors)
+    anchor = draft.anchor or now
+    if draft.anchor is None and grid is not None and grid.every_seconds == draft.interval_seconds:
+        anchor = grid.anchor
     try:
         trigger = build_trigger(
             draft.trigger,
@@ -59,7 +74,7 @@ def preview(raw: Mapping[str, Any], now: datetime, count: int = 5) -> TriggerPre
             interval_seconds=draft.interval_seconds,
             run_at=draft.run_at,
             timezone=draft.timezone,
-            anchor=draft.anchor or now,
+            anchor=anchor,
         )
     except TriggerError as exc:
         raise ScheduleError(exc.errors) from None

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from jobs.errors import Conflict, NotFound
 from jobs.schedules.definition import ScheduleDefinition, build_trigger
 from jobs.schedules.jitter import jitter_offset
+from jobs.schedules.preview import Grid
 from jobs.schedules.triggers import Trigger
 from jobs.store import audit
 from jobs.store.fires import FireLedger
@@ -83,6 +84,12 @@ class ScheduleRecord(ScheduleDefinition):
             timezone=self.timezone,
             anchor=self.anchor,
         )
+
+    def grid(self) -> Grid | None:
+        """The interval grid an edit of the same length keeps (None for other triggers)."""
+        if self.trigger != "interval" or self.interval_seconds is None:
+            return None
+        return Grid(self.interval_seconds, self.anchor)
 
     def definition(self) -> ScheduleDefinition:
         # The stored anchor is bookkeeping (the grid in use), not a phase the person chose.

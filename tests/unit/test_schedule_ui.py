@@ -355,6 +355,21 @@ def test_a_preview_of_a_bad_trigger_is_a_422_naming_the_field(client: TestClient
     assert [e["field"] for e in no_interval.json()["errors"]] == ["interval_seconds"]
 
 
+def test_the_preview_of_an_edited_interval_keeps_the_stored_grid(
+    client: TestClient, manager: ScheduleManager
+) -> None:
+    anchor = datetime(2026, 1, 1, 0, 0, 17, tzinfo=UTC)
+    nightly(manager, trigger="interval", cron=None, interval_seconds=60, anchor=anchor)
+    query = {"trigger": "interval", "interval_seconds": "60", "schedule": "nightly"}
+
+    answer = client.get("/api/triggers/preview", params=query)
+    unknown = client.get("/api/triggers/preview", params={**query, "schedule": "nope"})
+
+    assert answer.status_code == 200, answer.text
+    assert {datetime.fromisoformat(f["utc"]).second for f in answer.json()["fires"]} == {17}
+    assert unknown.status_code == 404
+
+
 def test_without_javascript_the_preview_button_shows_the_fires_and_stores_nothing(
     client: TestClient, manager: ScheduleManager
 ) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobs.schedules.definition import ScheduleError
-from jobs.schedules.preview import preview
+from jobs.schedules.preview import Grid, preview
 
 NOW = datetime(2026, 3, 28, 12, 0, 7, tzinfo=UTC)
 
@@ -43,3 +43,13 @@ def test_fields_outside_the_trigger_are_ignored_and_bad_ones_are_named() -> None
     assert [e["field"] for e in refused.value.errors] == ["timezone"]
     with pytest.raises(ScheduleError, match="count"):
         preview({"cron": "* * * * *"}, NOW, 51)
+
+
+def test_an_edit_that_keeps_the_interval_length_keeps_its_grid_as_a_save_would() -> None:
+    grid = Grid(3600, datetime(2026, 1, 1, 0, 15, tzinfo=UTC))
+
+    same = preview({"trigger": "interval", "interval_seconds": "3600"}, NOW, 2, grid)
+    longer = preview({"trigger": "interval", "interval_seconds": "7200"}, NOW, 1, grid)
+
+    assert [f.utc.strftime("%H:%M:%S") for f in same.fires] == ["12:15:00", "13:15:00"]
+    assert longer.fires[0].utc == NOW + timedelta(hours=2), "a new length starts a new grid"

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from jobs.schedules.definition import ScheduleError
 from jobs.schedules.preview import TRIGGER_INPUTS, preview
+from jobs.services.schedules import ScheduleManager
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
 from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedule_schemas import FireTimeOut
@@ -27,12 +28,19 @@ class TriggerPreviewOut(BaseModel):
 def preview_trigger(request: Request) -> TriggerPreviewOut:
     """Query: ``trigger`` (cron, interval, once; default cron), ``cron``, ``interval_seconds``,
     ``anchor``, ``run_at``, ``timezone`` (default UTC), as the schedule's own fields, and
-    ``count`` (1 to 50). Nothing is stored. A field that does not fit is a 422 naming it."""
+    ``count`` (1 to 50); ``schedule``: the stored schedule being edited (an interval of the
+    same length keeps its grid). Nothing is stored. A field that does not fit is a 422 naming
+    it; an unknown ``schedule`` is a 404."""
     raw = {name: request.query_params.get(name) for name in TRIGGER_INPUTS}
     count = request.query_params.get("count") or "5"
     if not count.isdigit():
         raise ScheduleError([{"field": "count", "message": "must be a whole number"}])
-    found = preview(raw, datetime.now(UTC), int(count))
+    editing = request.query_params.get("schedule")
+    grid = None
+    if editing:
+        manager: ScheduleManager = request.app.state.schedules
+        grid = manager.get(editing).grid()
+    found = preview(raw, datetime.now(UTC), int(count), grid)
     return TriggerPreviewOut(
         description=found.description,
         notes=found.notes,

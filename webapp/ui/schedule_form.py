@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from jobs.errors import FieldError, Invalid
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.schedules.inputs import CHANGE_NOTE, NULLABLE, TRIGGER_FIELD, ScheduleInput
-from jobs.schedules.preview import TriggerPreview, preview
+from jobs.schedules.preview import Grid, TriggerPreview, preview
 from jobs.store.schedules import ScheduleRecord
 
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(ScheduleDefinition)}
@@ -122,7 +122,9 @@ def in_form_order(errors: ErrorsIn) -> ErrorsIn:
     return sorted(errors, key=position)
 
 
-def form_preview(form: Mapping[str, str], now: datetime) -> TriggerPreview | Errors | None:
+def form_preview(
+    form: Mapping[str, str], now: datetime, grid: Grid | None = None
+) -> TriggerPreview | Errors | None:
     """The trigger the form describes, previewed (the page without JavaScript shows it after
     a submit; ``schedule_form.js`` asks /api/triggers/preview as the person types). None
     while the chosen trigger's own box is blank."""
@@ -131,6 +133,6 @@ def form_preview(form: Mapping[str, str], now: datetime) -> TriggerPreview | Err
     if not form.get(box, "").strip():
         return None
     try:
-        return preview(form, now)
+        return preview(form, now, grid=grid)
     except Invalid as exc:
         return exc.errors

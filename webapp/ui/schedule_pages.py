@@ -101,7 +101,7 @@ def form_page(
         overlap_choices=tuple(Overlap),
         zones=zone_names(),
         on_form=ON_FORM,
-        preview=form_preview(form, datetime.now(UTC)),
+        preview=form_preview(form, datetime.now(UTC), None if record is None else record.grid()),
     )
     return page, status
 

@@ -59,6 +59,7 @@
     }
     const query = new URLSearchParams();
     INPUTS.forEach((name) => { const f = form.elements[name]; if (f && f.value.trim()) query.set(name, f.value.trim()); });
+    if (box.dataset.schedule) query.set("schedule", box.dataset.schedule);  // keeps its grid
     const mine = ++asked;
     try {
       const response = await fetch(box.dataset.url + "?" + query, { headers: { Accept: "application/json" } });
