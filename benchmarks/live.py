@@ -84,12 +84,15 @@ class Reader:
         self.base = base
         self.events: list[float] = []
         self.pages: list[float] = []
+        self.fetches: list[float] = []  # how long each page request took
         self.ready, self.stop = threading.Event(), threading.Event()
         self._fetching = threading.Lock()
 
     def _fetch(self, run_id: str, finished: float) -> None:
         try:
+            began = time.time()
             page = httpx.get(f"{self.base}/runs/{run_id}", timeout=5)
+            self.fetches.append(time.time() - began)
             if "state-SUCCESS" in page.text:
                 self.pages.append(time.time() - finished)
         except httpx.HTTPError:
