@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from broker import health
+from broker import health, redact
 from broker.management import ManagementClient, ManagementError
 from broker.settings import BrokerSettings
 
@@ -62,11 +62,12 @@ def ensure_rabbitmq(settings: BrokerSettings, say: Callable[[str], object] = pri
     if not health.check(settings.url).ok:
         if not _is_local(settings.url):
             raise BootstrapError(
-                f"RabbitMQ at {settings.url} is not reachable; check BEATKEEPER_BROKER_URL"
+                f"RabbitMQ at {redact.url(settings.url)} is not reachable; "
+                "check BEATKEEPER_BROKER_URL"
             )
         server = shutil.which("rabbitmq-server")
         if server is None:
-            raise BootstrapError(INSTALL_HELP.format(url=settings.url))
+            raise BootstrapError(INSTALL_HELP.format(url=redact.url(settings.url)))
         say("starting local RabbitMQ: rabbitmq-server -detached")
         result = _run([server, "-detached"])
         if result.returncode != 0:

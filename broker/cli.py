@@ -7,9 +7,9 @@ import sys
 
 from kombu import Connection
 
-from broker import bootstrap, declare, health
+from broker import bootstrap, declare, health, redact
 from broker.management import ManagementClient, ManagementError
-from broker.settings import BrokerSettings
+from broker.settings import BrokerSettings, UnsafeSettingsError
 from broker.topology import describe
 
 
@@ -24,14 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = BrokerSettings.from_env()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, UnsafeSettingsError) as exc:
+        print(f"error: {redact.text(str(exc))}", file=sys.stderr)
         return 2
     topology = describe(settings)
     try:
         if args.command == "health":
             result = health.check(settings.url, timeout=settings.connect_timeout)
-            print("ok" if result.ok else f"unreachable: {result.error}")
+            print("ok" if result.ok else f"unreachable: {redact.text(str(result.error))}")
             return 0 if result.ok else 1
         if args.command == "bootstrap":
             bootstrap.ensure_rabbitmq(settings)
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{state.name:40} messages={state.messages:<8} consumers={state.consumers}")
         return 0
     except (declare.TopologyError, bootstrap.BootstrapError, ManagementError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact.text(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"error: broker at {settings.url} unreachable: {exc}", file=sys.stderr)
+        where = redact.url(settings.url)
+        print(f"error: broker at {where} unreachable: {redact.text(str(exc))}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ given in its place) once, and the result is passed to whoever needs it.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import ssl
 from collections.abc import Mapping
@@ -23,6 +24,10 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from broker import redact
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672"
@@ -40,7 +45,17 @@ def is_loopback(host: str) -> bool:
 
 
 class UnsafeSettingsError(RuntimeError):
-    """A default secret or credential is in use outside local development."""
+    """Settings that must not run here (a default secret outside development, ...); the
+    message lists every problem found, one per line."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        listed = [problems] if isinstance(problems, str) else list(problems)
+        self.problems = listed
+        if len(listed) == 1:
+            super().__init__(listed[0])
+        else:
+            lines = "".join(f"\n  - {p}" for p in listed)
+            super().__init__(f"refusing to start, {len(listed)} problems:{lines}")
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -80,16 +95,45 @@ class EnvSettings(BaseSettings):
         return _MappingEnvSource(cls, os.environ if env is None else env)()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, check: bool = True) -> Self:
         """Read this model's variables; anything unset keeps its local default.
 
         A bad value raises :class:`SettingsError` naming the variable (and never echoing
-        the other values, which hold credentials).
+        the other values, which hold credentials). Then, unless ``check`` is False (a model
+        read as part of a larger one), :meth:`check_safe` refuses unsafe settings.
         """
         try:
-            return cls(**{**cls.nested_from_env(env), **cls.env_values(env)})
+            settings = cls(**{**cls.nested_from_env(env), **cls.env_values(env)})
         except ValidationError as exc:
             raise SettingsError(exc) from None
+        return settings.check_safe() if check else settings
+
+    def refusals(self) -> list[str]:
+        """Why these settings (this model alone) must not run; none by default."""
+        return []
+
+    def cautions(self) -> list[str]:
+        """What is allowed but worth a warning at start."""
+        return []
+
+    def _tree(self) -> list[EnvSettings]:
+        nested = [getattr(self, name) for name in type(self).model_fields]
+        found: list[EnvSettings] = []
+        for value in nested:
+            if isinstance(value, EnvSettings):
+                found += value._tree()
+        return [*found, self]
+
+    def check_safe(self) -> Self:
+        """Raise UnsafeSettingsError listing every refusal of this model and the models in
+        it, all at once; log the cautions."""
+        tree = self._tree()
+        problems = list(dict.fromkeys(p for model in tree for p in model.refusals()))
+        if problems:
+            raise UnsafeSettingsError(problems)
+        for caution in dict.fromkeys(c for model in tree for c in model.cautions()):
+            log.warning("%s", caution)
+        return self
 
     @classmethod
     def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
@@ -106,7 +150,7 @@ class SettingsError(ValueError):
             message = item["msg"].removeprefix("Value error, ")
             if item["loc"]:  # a value that did not parse: name the variable and what it got
                 variable = str(item["loc"][0]).upper()
-                message = f"{variable}: {message}, got {item['input']!r}"
+                message = f"{variable}: {message}, got {redact.text(repr(item['input']))}"
             lines.append(message)
         super().__init__("; ".join(lines))
 
@@ -167,19 +211,24 @@ class BrokerSettings(EnvSettings):
         if self.connect_timeout <= 0:
             raise ValueError("BEATKEEPER_BROKER_CONNECT_TIMEOUT must be above 0 seconds")
         self._check_tls()
-        if not self.is_local:
-            for name, url in (
-                ("BEATKEEPER_BROKER_URL", self.url),
-                ("BEATKEEPER_RABBITMQ_MANAGEMENT_URL", self.management_url),
-            ):
-                parts = urlsplit(url)
-                if parts.username in (None, "guest") or parts.password in (None, "guest"):
-                    # Not a ValueError: pydantic would fold it into a validation error.
-                    raise UnsafeSettingsError(
-                        f"{name} uses the default guest account (or none) while "
-                        f"BEATKEEPER_ENV={self.environment!r}; set a dedicated user and password"
-                    )
         return self
+
+    def refusals(self) -> list[str]:
+        """Outside development: no guest account, no empty user or password."""
+        if self.is_local:
+            return []
+        found = []
+        for name, url in (
+            ("BEATKEEPER_BROKER_URL", self.url),
+            ("BEATKEEPER_RABBITMQ_MANAGEMENT_URL", self.management_url),
+        ):
+            parts = urlsplit(url)
+            if parts.username in (None, "", "guest") or parts.password in (None, "", "guest"):
+                found.append(
+                    f"{name} uses the default guest account, no account or an empty password "
+                    f"while BEATKEEPER_ENV={self.environment!r}; set a dedicated user and password"
+                )
+        return found
 
     def _check_tls(self) -> None:
         files = {

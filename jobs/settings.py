@@ -7,13 +7,15 @@ Flower use; the result hangs on the app (``app.settings``) and is passed from th
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
+from sqlalchemy.engine import make_url
 
 from broker.policies import PublishRetryPolicy
-from broker.settings import BrokerSettings, EnvSettings, UnsafeSettingsError
+from broker.settings import BrokerSettings, EnvSettings
 from jobs.policies import RetryPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/beatkeeper.db"
@@ -97,6 +99,10 @@ class WorkerSettings(EnvSettings):
     trim_interval: float = Field(default=3600.0, gt=0, validation_alias="BEATKEEPER_TRIM_INTERVAL")
 
 
+def _absolute_file(path: str | None) -> bool:
+    return bool(path) and path != ":memory:" and Path(path or "").is_absolute()
+
+
 MIN_FLOWER_PASSWORD = 16
 _DEFAULT_PASSWORDS = frozenset({"admin", "password", "changeme", "change-me", "flower", "secret"})
 
@@ -176,16 +182,16 @@ class JobsSettings(EnvSettings):
 
     @classmethod
     def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
-        broker = BrokerSettings.from_env(env)
+        broker = BrokerSettings.from_env(env, check=False)
         return {
             "broker": broker,
             # By field name: a BEATKEEPER_DEFAULT_QUEUE in the environment (by alias) wins.
             "default_queue": broker.queues[0],
-            "default_policy": RetrySettings.from_env(env).policy(),
-            "publish_retry": PublishSettings.from_env(env).policy(),
-            "beat": BeatSettings.from_env(env),
-            "flower": FlowerSettings.from_env(env),
-            "worker": WorkerSettings.from_env(env),
+            "default_policy": RetrySettings.from_env(env, check=False).policy(),
+            "publish_retry": PublishSettings.from_env(env, check=False).policy(),
+            "beat": BeatSettings.from_env(env, check=False),
+            "flower": FlowerSettings.from_env(env, check=False),
+            "worker": WorkerSettings.from_env(env, check=False),
         }
 
     @model_validator(mode="after")
@@ -199,20 +205,39 @@ class JobsSettings(EnvSettings):
             raise ValueError("BEATKEEPER_WORKER_CONCURRENCY must be at least 1")
         if self.run_retention_days < 1:
             raise ValueError("BEATKEEPER_RUN_RETENTION_DAYS must be at least 1")
-        if not self.broker.is_local:
-            weak = [a.split(":", 1)[0] for a in self.flower.basic_auth if _weak(a.split(":", 1)[1])]
-            if weak:
-                raise UnsafeSettingsError(
-                    "BEATKEEPER_FLOWER_BASIC_AUTH has a short or default password for "
-                    f"{', '.join(weak)} while BEATKEEPER_ENV={self.broker.environment!r}; "
-                    f"use at least {MIN_FLOWER_PASSWORD} random characters"
-                )
-        if not self.broker.is_local and self.database_url == DEFAULT_DATABASE_URL:
-            raise UnsafeSettingsError(
-                "DATABASE_URL is the embedded SQLite default while "
-                f"BEATKEEPER_ENV={self.broker.environment!r}; set DATABASE_URL explicitly"
-            )
         return self
+
+    def refusals(self) -> list[str]:
+        """Outside development: Flower's passwords strong, the database chosen on purpose."""
+        if self.broker.is_local:
+            return []
+        found, env = [], f"BEATKEEPER_ENV={self.broker.environment!r}"
+        weak = [a.split(":", 1)[0] for a in self.flower.basic_auth if _weak(a.split(":", 1)[1])]
+        if weak:
+            found.append(
+                "BEATKEEPER_FLOWER_BASIC_AUTH has a short or default password for "
+                f"{', '.join(weak)} while {env}; "
+                f"use at least {MIN_FLOWER_PASSWORD} random characters"
+            )
+        database = make_url(self.database_url)
+        if self.database_url == DEFAULT_DATABASE_URL:
+            found.append(
+                f"DATABASE_URL is the embedded SQLite default while {env}; set DATABASE_URL"
+            )
+        elif database.get_backend_name() == "sqlite" and not _absolute_file(database.database):
+            found.append(
+                f"DATABASE_URL is an in-memory or relative SQLite path while {env}; "
+                "use PostgreSQL, or an absolute SQLite file on one host"
+            )
+        return found
+
+    def cautions(self) -> list[str]:
+        if self.broker.is_local or make_url(self.database_url).get_backend_name() != "sqlite":
+            return []
+        return [
+            "DATABASE_URL is SQLite outside development: every process must run on this one "
+            "host (no beat standby or worker elsewhere); PostgreSQL is the production store"
+        ]
 
     @property
     def flower_url(self) -> str:

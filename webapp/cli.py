@@ -68,7 +68,7 @@ def up(host: str | None, port: int | None, only: tuple[str, ...]) -> None:
     from honcho.printer import Printer
     from kombu import Connection
 
-    from broker import bootstrap, declare
+    from broker import bootstrap, declare, redact
     from jobs.store.migrate import upgrade
 
     web = _web_settings()
@@ -81,18 +81,22 @@ def up(host: str | None, port: int | None, only: tuple[str, ...]) -> None:
     try:
         bootstrap.ensure_rabbitmq(settings.broker, say=lambda m: click.echo(f"up: {m}"))
     except bootstrap.BootstrapError as exc:
-        _fail(str(exc))
+        _fail(redact.text(str(exc)))
     click.echo("up: RabbitMQ reachable")
     upgrade(settings.database_url)
     click.echo(f"up: database ready ({_redact(settings.database_url)})")
     from broker.topology import describe
 
-    with Connection(
-        settings.broker.url,
-        connect_timeout=settings.broker.connect_timeout,
-        ssl=settings.broker.ssl_options or False,
-    ) as conn:
-        declare.declare(conn, describe(settings.broker))
+    try:
+        with Connection(
+            settings.broker.url,
+            connect_timeout=settings.broker.connect_timeout,
+            ssl=settings.broker.ssl_options or False,
+        ) as conn:
+            declare.declare(conn, describe(settings.broker))
+    except (OSError, declare.TopologyError) as exc:
+        where = redact.url(settings.broker.url)
+        _fail(f"up: cannot declare the topology at {where}: {redact.text(str(exc))}")
     click.echo(f"up: topology declared ({', '.join(settings.broker.queues)} + DLQs)")
     web_url = f"http://{host}:{port}"
     click.echo(

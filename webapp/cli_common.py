@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from broker import redact
 from jobs.errors import BeatkeeperError, Invalid
 from jobs.registry import UnknownJobError
 
@@ -27,9 +28,9 @@ def report(exc: BeatkeeperError) -> NoReturn:
     """One ``error: FIELD: MESSAGE`` line per field (or ``error: DETAIL``), then exit."""
     if exc.errors:
         for error in exc.errors:
-            click.echo(f"error: {error['field']}: {error['message']}", err=True)
+            click.echo(f"error: {error['field']}: {redact.text(error['message'])}", err=True)
     else:
-        click.echo(f"error: {exc.detail}", err=True)
+        click.echo(f"error: {redact.text(exc.detail)}", err=True)
     sys.exit(exit_code(exc))
 
 
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {redact.text(message)}", err=True)
     sys.exit(code)
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from broker.management import public_url
-from broker.settings import EnvSettings, UnsafeSettingsError, comma_separated, is_loopback
+from broker.settings import EnvSettings, comma_separated, is_loopback
 from jobs.settings import JobsSettings
 from webapp.ratelimits import check_rule
 
@@ -80,20 +80,29 @@ class WebSettings(EnvSettings):
 
     @classmethod
     def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
-        return {"jobs": JobsSettings.from_env(env)}
+        return {"jobs": JobsSettings.from_env(env, check=False)}
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
+    def refusals(self) -> list[str]:
+        found = []
+        environment = f"BEATKEEPER_ENV={self.jobs.broker.environment!r}"
         if not self.jobs.broker.is_local and self.secret_key == DEV_SECRET_KEY:
-            raise UnsafeSettingsError(
+            found.append(
                 "BEATKEEPER_SECRET_KEY is unset (the development default) while "
-                f"BEATKEEPER_ENV={self.jobs.broker.environment!r}; set a long random value"
+                f"{environment}; set a long random value"
             )
+        elif not self.jobs.broker.is_local and len(self.secret_key) < 32:
+            found.append("BEATKEEPER_SECRET_KEY must be at least 32 characters")
         if refusal := self.bind_refusal(self.host):
-            raise UnsafeSettingsError(refusal)
-        if not self.jobs.broker.is_local and len(self.secret_key) < 32:
-            raise UnsafeSettingsError("BEATKEEPER_SECRET_KEY must be at least 32 characters")
-        return self
+            found.append(refusal)
+        return found
+
+    def cautions(self) -> list[str]:
+        if self.jobs.broker.is_local or self.public_url:
+            return []
+        return [
+            "BEATKEEPER_PUBLIC_URL is unset outside development: every Host header is "
+            "answered and links use http://127.0.0.1; set it (and BEATKEEPER_ALLOWED_HOSTS)"
+        ]
 
     def bind_refusal(self, host: str, option: str = "BEATKEEPER_WEB_HOST") -> str | None:
         """Why the web app must not listen on ``host``, or None.
@@ -126,6 +135,8 @@ class WebSettings(EnvSettings):
         """The Host names served: the configured ones, else loopback and the public host."""
         if self.allowed_hosts:
             return self.allowed_hosts
+        if not self.jobs.broker.is_local and not self.public_url:
+            return ("*",)  # see cautions(): refusing every host would stop the service
         public = urlsplit(self.base_url).hostname or "127.0.0.1"
         return tuple(dict.fromkeys(("127.0.0.1", "localhost", "[::1]", public)))
 
