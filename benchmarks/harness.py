@@ -163,12 +163,19 @@ def rabbitmq_version(broker_url: str) -> str:
     return f"{version} ({erlang})" if erlang else version
 
 
-def rabbitmq_pid() -> int | None:
-    """The local RabbitMQ node (``beam.smp``), to account for its CPU; None if not local."""
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] == "beam.smp":
-            return int(proc.pid)
-    return None
+def rabbitmq_pid(port: int = 5672) -> int | None:
+    """The local RabbitMQ node (``beam.smp``) listening on ``port``, to account for its CPU;
+    None if not local. Tests and benchmarks start private nodes beside it: the first
+    ``beam.smp`` found is not always the node being measured."""
+    nodes = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "beam.smp"]
+    for proc in nodes:
+        with contextlib.suppress(psutil.Error):
+            if any(
+                c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                for c in proc.net_connections(kind="tcp")
+            ):
+                return int(proc.pid)
+    return int(nodes[0].pid) if nodes else None
 
 
 # -- CPU ------------------------------------------------------------------------------------
