@@ -159,13 +159,17 @@ class LocalCluster:
     def _python(self, name: str, *args: str) -> Proc:
         return Proc(name, [sys.executable, *args], self.env(), self.workdir)
 
+    def worker_argv(self, n: int) -> list[str]:
+        """Worker ``n``'s command line (node name ``<prefix>@<host>-<n>``)."""
+        return [sys.executable, "-m", "celery", "-A", self.app, "worker", "-n",
+                f"{self.prefix}@%h-{n}", "--loglevel", "INFO"]  # fmt: skip
+
     def start_workers(self) -> list[Proc]:
         """Start the workers and wait until each is ready (also used between benchmark cells)."""
         self.workers = [
-            self._python(f"worker{n}", "-m", "celery", "-A", self.app, "worker", "-n",
-                         f"{self.prefix}@%h-{n}", "--loglevel", "INFO")
+            Proc(f"worker{n}", self.worker_argv(n), self.env(), self.workdir)
             for n in range(1, self.counts["workers"] + 1)
-        ]  # fmt: skip
+        ]
         # A log is appended to across restarts: wait for a "ready." beyond the earlier ones.
         seen = {p.name: _count(p.log_path, "ready.") for p in self.workers}
         for proc in self.workers:

@@ -11,7 +11,10 @@ machine: Beatkeeper's task class against a plain Celery task, same workers, same
 from __future__ import annotations
 
 import argparse
+import shlex
+import time
 
+from benchmarks.chaos_stack import Proc
 from benchmarks.harness import wait_quiet, workspace
 from benchmarks.local_cluster import LocalCluster
 from benchmarks.throughput import KINDS, Cell, Context, machine, run_cell, table
@@ -20,19 +23,39 @@ APP = "benchmarks.throughput_app"
 
 
 class Workers:
-    """The cluster's workers as one process for ``run_cell``: alive check and stop."""
+    """The cluster's workers under one shell, so that ``run_cell`` sees one process tree: its
+    CPU window (``pid``) covers every worker, ``check_alive`` and ``stop`` all of them."""
 
     def __init__(self, cluster: LocalCluster) -> None:
-        self.cluster = cluster
-        cluster.start_workers()
+        count = cluster.counts["workers"]
+        script = " & ".join(shlex.join(cluster.worker_argv(n)) for n in range(1, count + 1))
+        self.proc = Proc(
+            "workers", ["sh", "-c", f"{script} & wait"], cluster.env(), cluster.workdir
+        )
+        seen = _ready_lines(self.proc)
+        self.proc.start()
+        deadline = time.monotonic() + 120
+        while _ready_lines(self.proc) < seen + count:
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"workers not ready within 120 s; see {self.proc.log_path}")
+            time.sleep(0.2)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def check_alive(self) -> None:
-        for proc in self.cluster.workers:
-            if proc.popen is not None and proc.popen.poll() is not None:
-                raise RuntimeError(f"{proc.name} exited; see {proc.log_path}")
+        if self.proc.popen is not None and self.proc.popen.poll() is not None:
+            raise RuntimeError(f"the workers exited; see {self.proc.log_path}")
 
     def stop(self, timeout: float = 30.0) -> None:
-        self.cluster.stop_workers()
+        self.proc.stop()
+
+
+def _ready_lines(proc: Proc) -> int:
+    path = proc.log_path
+    return path.read_text(errors="replace").count(" ready.") if path.exists() else 0
 
 
 class ClusterContext(Context):
@@ -41,7 +64,7 @@ class ClusterContext(Context):
         super().__init__(args, cluster.workdir, "postgresql", cluster.database_url, env)
         self.cluster = cluster
 
-    def start_worker(self, tag: str) -> Workers:  # type: ignore[override]
+    def start_worker(self, tag: str) -> Workers:  # type: ignore[override]  # duck-typed Process
         return Workers(self.cluster)
 
 
