@@ -61,6 +61,14 @@ def test_enqueues_over_the_limit_are_a_429_before_the_broker_is_asked(client: Te
     assert client.post("/api/jobs/runs_report/runs", json={}).status_code == 429
 
 
+def test_bulk_retries_and_cancels_count_as_enqueues(client: TestClient) -> None:
+    bulk = {"action": "cancel", "confirm": True}
+    for _ in range(2):
+        assert client.post("/api/runs/bulk", json=bulk).status_code == 200
+    assert client.post("/api/runs/bulk", json=bulk).status_code == 429
+    assert client.post("/runs/bulk/cancel", data={"confirm": "yes"}).status_code == 429
+
+
 def test_the_ui_forms_count_against_the_same_limits(client: TestClient) -> None:
     token = csrf(client)
     for n in range(3):

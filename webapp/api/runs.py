@@ -11,7 +11,7 @@ from jobs.services.jobs import JobService
 from jobs.services.run_actions import BulkResult, RunActions
 from jobs.services.runs import browse_runs, parse_filter
 from jobs.store.tables import RUN_ORIGINS, RUN_STATES
-from webapp.api.deps import get_service, next_page
+from webapp.api.deps import ENQUEUE_LIMIT, get_service, next_page
 from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
 from webapp.api.schemas import RunOut
 
@@ -102,7 +102,9 @@ async def list_runs(
     return [RunOut.of(r) for r in found.runs]
 
 
-@router.post("/bulk", response_model=BulkOut, responses=ERROR_RESPONSES)
+@router.post(
+    "/bulk", response_model=BulkOut, responses=ERROR_RESPONSES, dependencies=[ENQUEUE_LIMIT]
+)
 async def bulk(body: BulkIn, actions: Annotated[RunActions, Depends(get_actions)]) -> BulkOut:
     """Retry or cancel every run the filter matches (at most 500; 409 above that).
     A retry re-drives a dead-lettered run and sends a failed or expired one again under

@@ -12,7 +12,7 @@ SENDS_RUNS = ("/run", "/backfill")
 
 def kind_of(path: str) -> Limited | None:
     """Which limit a form POST to ``path`` counts against, if any."""
-    if path.startswith("/jobs/"):
+    if path.startswith(("/jobs/", "/runs/bulk/")):
         return Limited.ENQUEUE
     if path.startswith("/schedules"):
         return Limited.ENQUEUE if path.endswith(SENDS_RUNS) else Limited.SCHEDULES
