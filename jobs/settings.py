@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from broker.policies import PublishRetryPolicy
 from broker.settings import BrokerSettings, EnvSettings
 from jobs.policies import RetryPolicy
+from jobs.targets import IPNetwork
 
 DEFAULT_DATABASE_URL = "sqlite:///var/beatkeeper.db"
 _ALL_INTERFACES = ("", "0.0.0.0", "::")  # compared against, never bound
@@ -162,6 +163,11 @@ class JobsSettings(EnvSettings):
     tombstone_retention_days: int = Field(
         default=7, ge=1, le=36500, validation_alias="BEATKEEPER_TOMBSTONE_RETENTION_DAYS"
     )
+    # Networks the example check_url job may reach although they are not public
+    # (comma-separated CIDRs, e.g. 10.0.0.0/8); everything else private is refused.
+    check_url_allow: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        default=(), validation_alias="BEATKEEPER_CHECK_URL_ALLOW"
+    )
     # Live schedules at most; a create or import beyond it is refused (409).
     max_schedules: int = Field(default=50_000, ge=1, validation_alias="BEATKEEPER_MAX_SCHEDULES")
     job_modules: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -173,7 +179,7 @@ class JobsSettings(EnvSettings):
     flower: FlowerSettings = FlowerSettings()
     worker: WorkerSettings = WorkerSettings()
 
-    @field_validator("job_modules", mode="before")
+    @field_validator("job_modules", "check_url_allow", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
