@@ -107,7 +107,9 @@ def _load(conn: Connection, events: Sequence[AttemptStarted | AttemptFinished]) 
 
 def _play_start(plan: _Run, event: AttemptStarted) -> None:
     at = event.at
-    if not plan.newer_than(event.key):
+    own = plan.attempts.get(event.key)
+    replayed_after_finish = own is not None and own.values["finished_at"] is not None
+    if not plan.newer_than(event.key) and not replayed_after_finish:
         plan.updates.update(
             state="STARTED", started_at=at, finished_at=None, next_retry_at=None,
             worker=event.worker, reason=None, dead_lettered=False, held=False,
@@ -118,7 +120,14 @@ def _play_start(plan: _Run, event: AttemptStarted) -> None:
                 finished_at=at, outcome=Outcome.WORKER_LOST.value, error=WORKER_LOST_ERROR
             )
             attempt.dirty = True
-    plan.ensure(event.key, at, event.worker, event.owner)
+    attempt = plan.ensure(event.key, at, event.worker, event.owner)
+    newer = [a.values["started_at"] for k, a in plan.attempts.items() if k > event.key]
+    if newer and attempt.values["finished_at"] is None:
+        # Replayed after a newer delivery replaced it: closed, never left open.
+        attempt.values.update(
+            finished_at=min(newer), outcome=Outcome.WORKER_LOST.value, error=WORKER_LOST_ERROR
+        )
+        attempt.dirty = True
 
 
 def _play_finish(plan: _Run, event: AttemptFinished) -> None:

@@ -157,6 +157,18 @@ def _has_newer(conn: Connection, run_id: str, key: AttemptKey) -> bool:
     return conn.execute(newer.limit(1)).first() is not None
 
 
+def _has_finished(conn: Connection, run_id: str, key: AttemptKey) -> bool:
+    """This attempt already finished: its start is replayed after its own finish (the
+    journals of two processes adopted in either order)."""
+    finished = select(run_attempts.c.number).where(
+        run_attempts.c.run_id == run_id,
+        run_attempts.c.retry == key.retry,
+        run_attempts.c.delivery == key.delivery,
+        run_attempts.c.finished_at.isnot(None),
+    )
+    return conn.execute(finished.limit(1)).first() is not None
+
+
 def record_start(conn: Connection, event: AttemptStarted, *, check: bool) -> bool:
     """Record an attempt's start; creates the run row if the task was sent by other means.
 
@@ -172,8 +184,9 @@ def record_start(conn: Connection, event: AttemptStarted, *, check: bool) -> boo
     )
     newer = _has_newer(conn, run.id, event.key)
     guard = runs.c.state.notin_(NOT_RUNNABLE) if check else runs.c.state.isnot(None)
-    if newer:
-        guard = runs.c.state.is_(None)  # never: a newer attempt owns the run's state
+    if newer or _has_finished(conn, run.id, event.key):
+        # Never: a newer attempt owns the run's state, or this attempt already finished.
+        guard = runs.c.state.is_(None)
     result = conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[runs.c.id],
@@ -205,8 +218,36 @@ def record_start(conn: Connection, event: AttemptStarted, *, check: bool) -> boo
         .values(finished_at=at, outcome=Outcome.WORKER_LOST.value, error=WORKER_LOST_ERROR)
     )
     _ensure_attempt(conn, run.id, event.key, at, event.worker, event.owner)
+    if newer:
+        _close_superseded(conn, run.id, event.key)
     _count_attempts(conn, run.id)
     return True
+
+
+def _close_superseded(conn: Connection, run_id: str, key: AttemptKey) -> None:
+    """A start replayed after a newer attempt of the run was recorded (the journal of a
+    killed process adopted late): a later delivery replaced it, so it is not left open. It
+    is closed ``WORKER_LOST`` when the first newer attempt started; a finish of its own,
+    should one still come, overwrites that."""
+    superseded_at = (
+        select(func.min(run_attempts.c.started_at))
+        .where(run_attempts.c.run_id == run_id, _newer_than(key))
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(run_attempts)
+        .where(
+            run_attempts.c.run_id == run_id,
+            run_attempts.c.retry == key.retry,
+            run_attempts.c.delivery == key.delivery,
+            run_attempts.c.finished_at.is_(None),
+        )
+        .values(
+            finished_at=superseded_at,
+            outcome=Outcome.WORKER_LOST.value,
+            error=WORKER_LOST_ERROR,
+        )
+    )
 
 
 def record_finish(conn: Connection, event: AttemptFinished) -> None:

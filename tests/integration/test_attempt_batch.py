@@ -61,7 +61,7 @@ def run(name: str) -> NewRun:
 def story(prefix: str) -> list[WorkerEvent]:
     """Starts, finishes, retries, a redelivery over a killed attempt, late and repeated
     events, an expiry, and a run the enqueue path already wrote (``pre``)."""
-    a, b, c, d, e = (run(f"{prefix}-{n}") for n in "abcde")
+    a, b, c, d, e, f = (run(f"{prefix}-{n}") for n in "abcdef")
     pre = run(f"{prefix}-pre")
     k00, k01, k10 = AttemptKey(0, 0), AttemptKey(0, 1), AttemptKey(1, 0)
     return [
@@ -81,6 +81,12 @@ def story(prefix: str) -> list[WorkerEvent]:
         AttemptStarted(e, k00, "w1", at(8)),
         AttemptStarted(pre, k00, "w3", at(9), owner="h/3/3"),
         AttemptFinished(pre, k00, Outcome.SUCCESS, at(10), result={"ok": True}),
+        # The consumer dead-letters f before the killed processes' journals are adopted.
+        AttemptFinished(
+            f, k01, Outcome.WORKER_LOST, at(12), error="lost twice", dead_lettered=True
+        ),
+        AttemptStarted(f, k00, "w1", at(10)),
+        AttemptStarted(f, k01, "w2", at(11)),
     ]
 
 
@@ -114,6 +120,10 @@ def test_a_batch_writes_what_the_same_events_applied_one_by_one_write(engine: En
     record = store.get("set-c")
     assert record is not None  # the late finish of the older attempt did not set the state
     assert (record.state, record.result, record.attempts) == ("SUCCESS", None, 2)
+    lost = store.get("set-f")
+    assert lost is not None  # starts replayed after the dead-letter finish reopen nothing
+    assert (lost.state, lost.dead_lettered) == ("FAILURE", True)
+    assert [a.outcome for a in lost.history] == ["WORKER_LOST", "WORKER_LOST"]
 
 
 def test_a_batch_split_anywhere_writes_the_same(engine: Engine) -> None:

@@ -87,3 +87,30 @@ def test_a_duplicate_delivery_of_a_succeeded_run_is_refused_but_a_replayed_start
     assert store.start_attempt(AttemptStarted(RUN, AttemptKey(0, 1), "w2", at(2))) is False
     record = store.get(RUN.id)
     assert record is not None and (record.state, record.attempts) == ("SUCCESS", 1)
+
+
+def test_starts_replayed_after_the_dead_letter_finish_leave_no_attempt_open(
+    store: RunStore,
+) -> None:
+    # A job kills its worker on each delivery; the consumer dead-letters the third one and
+    # records the second attempt lost before the killed processes' journals are adopted.
+    store.apply(
+        [
+            AttemptFinished(
+                RUN,
+                AttemptKey(0, 1),
+                Outcome.WORKER_LOST,
+                at(9),
+                error="worker lost 2 times",
+                dead_lettered=True,
+            ),
+            AttemptStarted(RUN, AttemptKey(0, 0), "w1", at(0)),
+            AttemptStarted(RUN, AttemptKey(0, 1), "w2", at(5)),
+        ]
+    )
+
+    record = store.get(RUN.id)
+    assert record is not None
+    assert (record.state, record.dead_lettered, record.attempts) == ("FAILURE", True, 2)
+    assert [a.outcome for a in record.history] == ["WORKER_LOST", "WORKER_LOST"]
+    assert all(a.finished_at is not None for a in record.history)
