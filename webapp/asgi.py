@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI, Request
@@ -24,30 +23,23 @@ from jobs.services.jobs import JobService
 from jobs.services.run_actions import RunActions
 from jobs.services.schedules import ScheduleManager
 from jobs.store.audit import AuditLog
-from webapp.api import errors, router
+from webapp.api import errors, health, router
 from webapp.api.docs import install_docs
 from webapp.api.errors import error_response
 from webapp.api.monitoring import install_monitoring
+from webapp.auth import api as auth_api
+from webapp.auth.accounts import Accounts
+from webapp.auth.api import allow
+from webapp.auth.gate import Gate
+from webapp.auth.origin import origin_key
+from webapp.auth.permissions import Action
+from webapp.auth.ui import session_reader
 from webapp.http_guards import BodyLimit, SecurityHeaders, TrustedHosts
 from webapp.ratelimits import rate_limits_of
 from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin_key(url: str) -> tuple[str, str, int | None] | None:
-    """(scheme, host, port) of a URL with the default port filled in; None if malformed."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if not scheme or not parts.hostname:
-        return None
-    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS.get(scheme)
 
 
 class SameOriginAPI:
@@ -114,7 +106,7 @@ def create_app(
         title="Beatkeeper",
         summary="Background and periodic jobs on Celery and RabbitMQ",
         docs_url=None,  # webapp/api/docs.py serves it with local assets
-        openapi_url="/api/openapi.json",
+        openapi_url=None,  # webapp/api/docs.py serves it to those who may read
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -124,15 +116,23 @@ def create_app(
     api.state.deadletters = DeadLetterService(celery_app)
     api.state.run_actions = RunActions(celery_app, enqueuer, api.state.deadletters)
     api.state.audit = AuditLog(celery_app.store.engine)
+    api.state.gate = gate = Gate(
+        Accounts(celery_app.store.engine),
+        settings.auth_required,
+        login_failures_per_minute=settings.login_failures_per_minute,
+    )
     api.state.rate_limits = rate_limits_of(settings)
-    api.add_middleware(SameOriginAPI, origins=own_origins(settings))
+    api.state.origins = origins = own_origins(settings)
+    api.add_middleware(SameOriginAPI, origins=origins)
     # Added last, so they run first: hosts, then the body's size; headers on every answer.
     api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     api.add_middleware(TrustedHosts, allowed=settings.hosts)
     api.add_middleware(SecurityHeaders)
     errors.install(api)
+    auth_api.install(api)
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")
+    api.include_router(health.liveness)
     install_docs(api)
 
     flask_app = create_flask_app(
@@ -142,14 +142,21 @@ def create_app(
         deadletters=api.state.deadletters,
         run_actions=api.state.run_actions,
         rate_limits=api.state.rate_limits,
+        gate=gate,
     )
+    gate.read_session = session_reader(flask_app)
+    api.state.flask_app = flask_app
     # a2wsgi's WSGIMiddleware is an ASGI app; its hints do not match Starlette's ASGIApp protocol.
     monitoring = install_monitoring(api, flask_app, celery_app)
 
     # Anything else under /api is a JSON 404 in the one error shape, not a Flask page.
     # Keep it the last /api route: a route added after it would never be reached.
+    # It needs the read permission, so without credentials it says nothing about what exists.
     @api.api_route(
-        "/api/{rest:path}", methods=sorted(WRITE_METHODS | {"GET"}), include_in_schema=False
+        "/api/{rest:path}",
+        methods=sorted(WRITE_METHODS | {"GET"}),
+        include_in_schema=False,
+        dependencies=[allow(Action.READ)],
     )
     async def no_such_route(rest: str) -> JSONResponse:
         return error_response(404, f"no API route /api/{rest}")

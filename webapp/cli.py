@@ -1,5 +1,5 @@
 """The ``beatkeeper`` command: ``up`` runs the whole stack; also ``db``, ``jobs``, ``enqueue``,
-``run`` and ``schedules``."""
+``run``, ``schedules``, ``dlq``, ``users`` and ``tokens``."""
 
 from __future__ import annotations
 
@@ -199,3 +199,8 @@ main.add_command(dlq)
 from webapp.cli_beat import beat  # noqa: E402  (registers the group)
 
 main.add_command(beat)
+
+from webapp.cli_access import tokens, users  # noqa: E402  (registers the groups)
+
+main.add_command(users)
+main.add_command(tokens)

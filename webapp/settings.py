@@ -77,6 +77,13 @@ class WebSettings(EnvSettings):
 
     _rates = field_validator("rate_limit_enqueue", "rate_limit_schedules")(check_rule)
     _split_hosts = field_validator("allowed_hosts", mode="before")(comma_separated)
+    # None: on outside development, off in development (loopback only). Tests turn it on.
+    auth: bool | None = Field(default=None, validation_alias="BEATKEEPER_AUTH")
+    # Failed logins per minute, per user name and per client address, before a 429.
+    login_failures_per_minute: int = Field(
+        default=5, ge=1, validation_alias="BEATKEEPER_LOGIN_FAILURES_PER_MINUTE"
+    )
+    session_hours: float = Field(default=12.0, gt=0, validation_alias="BEATKEEPER_SESSION_HOURS")
 
     @classmethod
     def nested_from_env(cls, env: Mapping[str, str] | None) -> dict[str, Any]:
@@ -94,6 +101,11 @@ class WebSettings(EnvSettings):
             found.append("BEATKEEPER_SECRET_KEY must be at least 32 characters")
         if refusal := self.bind_refusal(self.host):
             found.append(refusal)
+        if not self.jobs.broker.is_local and self.auth is False:
+            found.append(
+                "BEATKEEPER_AUTH=false is only allowed in development: outside it every page "
+                "and route requires credentials"
+            )
         return found
 
     def cautions(self) -> list[str]:
@@ -139,6 +151,16 @@ class WebSettings(EnvSettings):
             return ("*",)  # see cautions(): refusing every host would stop the service
         public = urlsplit(self.base_url).hostname or "127.0.0.1"
         return tuple(dict.fromkeys(("127.0.0.1", "localhost", "[::1]", public)))
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every page and route asks for credentials (always outside development)."""
+        return self.auth if self.auth is not None else not self.jobs.broker.is_local
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies only over HTTPS, except in local development."""
+        return not self.jobs.broker.is_local
 
     @property
     def flower_url(self) -> str:

@@ -249,3 +249,33 @@ audit_log = Table(
     Index("ix_audit_log_subject", "kind", "subject", "at"),
     Index("ix_audit_log_actor", "actor", "at"),
 )
+
+# People who sign in to the UI (webapp/auth). ``session_epoch`` grows when the password or
+# role changes or the user is removed, so sessions signed before no longer count.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("password_hash", String(200), nullable=False),  # argon2id, PHC string
+    Column("session_epoch", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# API bearer tokens: only the SHA-256 of a high-entropy random token is kept (it is shown
+# once); ``prefix`` (its first characters) lets a person tell tokens apart in a list.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("scopes", String(200), nullable=False),  # space-separated: read enqueue schedules admin
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+)

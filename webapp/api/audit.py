@@ -12,6 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from jobs.store.audit import MAX_PAGE, AuditKind, AuditLog
 from webapp.api.deps import next_page
 from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=StrictJSONRoute)
 
@@ -36,7 +38,12 @@ async def get_audit(request: Request) -> AuditLog:
 Log = Annotated[AuditLog, Depends(get_audit)]
 
 
-@router.get("", response_model=list[AuditOut], responses=ERROR_RESPONSES)
+@router.get(
+    "",
+    response_model=list[AuditOut],
+    responses=ERROR_RESPONSES,
+    dependencies=[allow(Action.READ)],
+)
 async def list_audit(
     log: Log,
     request: Request,

@@ -24,6 +24,8 @@ from webapp.api.deadletter_schemas import (
 )
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
 from webapp.api.errors import StrictJSONRoute
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 router = APIRouter(prefix="/deadletters", tags=["dead letters"], route_class=StrictJSONRoute)
 
@@ -36,14 +38,21 @@ async def get_deadletters(request: Request) -> DeadLetterService:
 Service = Annotated[DeadLetterService, Depends(get_deadletters)]
 
 
-@router.get("", response_model=list[DeadLetterQueueOut], responses=ERRORS)
+@router.get(
+    "", response_model=list[DeadLetterQueueOut], responses=ERRORS, dependencies=[allow(Action.READ)]
+)
 async def list_queues(service: Service) -> list[DeadLetterQueueOut]:
     """Every work queue's dead-letter queue with its message count."""
     views = await run_in_threadpool(service.queues)
     return [DeadLetterQueueOut.of(v) for v in views]
 
 
-@router.get("/{queue}", response_model=DeadLetterListOut, responses=ERRORS)
+@router.get(
+    "/{queue}",
+    response_model=DeadLetterListOut,
+    responses=ERRORS,
+    dependencies=[allow(Action.READ)],
+)
 async def list_messages(
     queue: str, service: Service, limit: int = Query(default=100, ge=1, le=MAX_LIST)
 ) -> DeadLetterListOut:
@@ -55,21 +64,36 @@ async def list_messages(
     )
 
 
-@router.get("/{queue}/messages/{message_id}", response_model=DeadLetterDetailOut, responses=ERRORS)
+@router.get(
+    "/{queue}/messages/{message_id}",
+    response_model=DeadLetterDetailOut,
+    responses=ERRORS,
+    dependencies=[allow(Action.READ)],
+)
 async def show_message(queue: str, message_id: str, service: Service) -> DeadLetterDetailOut:
     """One dead letter: headers, body, x-death, and its run with every attempt."""
     view = await run_in_threadpool(service.show, queue, message_id)
     return DeadLetterDetailOut.detail(view)
 
 
-@router.post("/{queue}/messages/{message_id}/redrive", response_model=RedriveOut, responses=ERRORS)
+@router.post(
+    "/{queue}/messages/{message_id}/redrive",
+    response_model=RedriveOut,
+    responses=ERRORS,
+    dependencies=[allow(Action.REDRIVE)],
+)
 async def redrive_one(queue: str, message_id: str, service: Service) -> RedriveOut:
     """Publish one dead letter to its work queue again; its run continues under its id."""
     result = await run_in_threadpool(service.redrive, queue, [message_id])
     return RedriveOut.of(result)
 
 
-@router.post("/{queue}/redrive", response_model=RedriveOut, responses=ERRORS)
+@router.post(
+    "/{queue}/redrive",
+    response_model=RedriveOut,
+    responses=ERRORS,
+    dependencies=[allow(Action.REDRIVE)],
+)
 async def redrive(queue: str, body: RedriveIn, service: Service) -> RedriveOut:
     """Re-drive the messages ``ids``, or every message with ``all: true`` (not both)."""
     if body.all == (body.ids is not None):
@@ -78,7 +102,9 @@ async def redrive(queue: str, body: RedriveIn, service: Service) -> RedriveOut:
     return RedriveOut.of(result)
 
 
-@router.post("/{queue}/purge", response_model=PurgeOut, responses=ERRORS)
+@router.post(
+    "/{queue}/purge", response_model=PurgeOut, responses=ERRORS, dependencies=[allow(Action.PURGE)]
+)
 async def purge(queue: str, body: PurgeIn, service: Service) -> PurgeOut:
     """Delete every message of the queue's DLQ for good; needs ``{"confirm": true}``."""
     purged = await run_in_threadpool(service.purge, queue, body.confirm)

@@ -16,13 +16,16 @@ from pathlib import Path
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 from webapp.http_guards import policy_with
 
 DOCS_URL = "/api/docs"
 ASSETS_URL = "/api/docs-assets"
+OPENAPI_URL = "/api/openapi.json"
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
@@ -33,8 +36,9 @@ def inline_script_hashes(html: str) -> list[str]:
 
 
 def install_docs(api: FastAPI) -> None:
-    """Add /api/docs and its assets; create the app with ``docs_url=None`` first."""
-    openapi_url = api.openapi_url or "/api/openapi.json"
+    """Add /api/docs, its assets and the OpenAPI document; create the app with
+    ``docs_url=None, openapi_url=None`` first (the document needs the read permission)."""
+    openapi_url = OPENAPI_URL
     redirect_url = f"{DOCS_URL}/oauth2-redirect"
     api.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
 
@@ -50,10 +54,14 @@ def install_docs(api: FastAPI) -> None:
     # inline: the policy allows exactly that script (by its hash) and inline styles here.
     policy = policy_with(inline_script_hashes(bytes(page.body).decode()), inline_styles=True)
 
-    @api.get(DOCS_URL, include_in_schema=False)
+    @api.get(openapi_url, include_in_schema=False, dependencies=[allow(Action.READ)])
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @api.get(DOCS_URL, include_in_schema=False, dependencies=[allow(Action.READ)])
     async def swagger_ui() -> HTMLResponse:
         return HTMLResponse(page.body, headers={"Content-Security-Policy": policy})
 
-    @api.get(redirect_url, include_in_schema=False)
+    @api.get(redirect_url, include_in_schema=False, dependencies=[allow(Action.PUBLIC)])
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()

@@ -12,8 +12,23 @@ from jobs.services.jobs import JobService
 from webapp.api.deps import get_service
 from webapp.api.errors import StrictJSONRoute
 from webapp.api.schemas import HealthOut
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
+# Not under /api: the liveness probe, open in every mode, says nothing but that we answer.
+liveness = APIRouter(tags=["health"])
+
+
+class LiveOut(BaseModel):
+    status: str = "ok"
+
+
+@liveness.get("/livez", response_model=LiveOut, dependencies=[allow(Action.PUBLIC)])
+async def livez() -> LiveOut:
+    """The process answers HTTP. No credentials needed; nothing about the broker, the store
+    or the beat (``/api/health`` tells that, to those who may read)."""
+    return LiveOut()
 
 
 class BeatHealth(BaseModel):
@@ -31,7 +46,10 @@ class ProductHealthOut(HealthOut):
 
 
 @router.get(
-    "/health", response_model=ProductHealthOut, responses={503: {"model": ProductHealthOut}}
+    "/health",
+    response_model=ProductHealthOut,
+    responses={503: {"model": ProductHealthOut}},
+    dependencies=[allow(Action.READ)],
 )
 async def health(
     response: Response, service: Annotated[JobService, Depends(get_service)]
@@ -50,7 +68,12 @@ async def health(
     return ProductHealthOut.model_validate(result)
 
 
-@router.get("/health/beat", response_model=BeatHealth, responses={503: {"model": BeatHealth}})
+@router.get(
+    "/health/beat",
+    response_model=BeatHealth,
+    responses={503: {"model": BeatHealth}},
+    dependencies=[allow(Action.READ)],
+)
 async def beat_health(
     response: Response, service: Annotated[JobService, Depends(get_service)]
 ) -> BeatHealth:

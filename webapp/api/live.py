@@ -21,6 +21,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from jobs.store.changes import RunChange, ScheduleChange
 from webapp.api.errors import StrictJSONRoute
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 router = APIRouter(tags=["live"], route_class=StrictJSONRoute)
 QUEUE_BATCHES = 200
@@ -123,7 +125,7 @@ class LiveHub:
                 sub.queue.put_nowait(None)
 
 
-@router.get("/events", response_class=EventSourceResponse)
+@router.get("/events", response_class=EventSourceResponse, dependencies=[allow(Action.READ)])
 async def events(
     request: Request,
     run: str | None = None,

@@ -22,6 +22,8 @@ from jobs.monitoring.notify import HealthNotifier
 from jobs.monitoring.snapshot import Snapshot
 from jobs.store.changes import StoreChanges
 from webapp.api import live
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ class Monitoring:
 def install_monitoring(api: FastAPI, flask_app: Flask, celery_app: Any) -> Monitoring:
     """Add /metrics, /api/events and the dashboard; call ``start``/``stop`` in the lifespan.
 
-    /metrics is open like the rest of the application until login exists (see README).
+    /metrics and /api/events need the read permission, like every page.
     """
     settings = getattr(api.state, "settings", None)
     monitoring = Monitoring(
@@ -111,7 +113,12 @@ def install_monitoring(api: FastAPI, flask_app: Flask, celery_app: Any) -> Monit
     api.state.monitoring = monitoring
     api.include_router(live.router, prefix="/api")
 
-    @api.get("/api/webhook-deliveries", tags=["monitoring"], response_model=list[DeliveryOut])
+    @api.get(
+        "/api/webhook-deliveries",
+        tags=["monitoring"],
+        response_model=list[DeliveryOut],
+        dependencies=[allow(Action.READ)],
+    )
     async def webhook_deliveries(
         schedule: str | None = None, limit: int = Query(default=50, ge=1, le=1000)
     ) -> list[DeliveryOut]:
@@ -119,7 +126,8 @@ def install_monitoring(api: FastAPI, flask_app: Flask, celery_app: Any) -> Monit
         found = await run_in_threadpool(monitoring.notifier.store.deliveries, schedule, limit)
         return [DeliveryOut.model_validate(d.__dict__) for d in found]
 
-    @api.get("/metrics", include_in_schema=False)
+    # Prometheus scrapes it with a bearer token of scope read (README, Monitoring).
+    @api.get("/metrics", include_in_schema=False, dependencies=[allow(Action.READ)])
     async def metrics(_: Request) -> Response:
         body = await run_in_threadpool(monitoring.exposition)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

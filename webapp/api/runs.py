@@ -14,6 +14,8 @@ from jobs.store.tables import RUN_ORIGINS, RUN_STATES
 from webapp.api.deps import ENQUEUE_LIMIT, get_service, next_page
 from webapp.api.errors import ERROR_RESPONSES, StrictJSONRoute
 from webapp.api.schemas import RunOut
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 router = APIRouter(prefix="/runs", tags=["runs"], route_class=StrictJSONRoute)
 Service = Annotated[JobService, Depends(get_service)]
@@ -75,7 +77,9 @@ class BulkOut(BaseModel):
         )
 
 
-@router.get("", response_model=list[RunOut], responses=ERROR_RESPONSES)
+@router.get(
+    "", response_model=list[RunOut], responses=ERROR_RESPONSES, dependencies=[allow(Action.READ)]
+)
 async def list_runs(
     service: Service,
     request: Request,
@@ -103,7 +107,10 @@ async def list_runs(
 
 
 @router.post(
-    "/bulk", response_model=BulkOut, responses=ERROR_RESPONSES, dependencies=[ENQUEUE_LIMIT]
+    "/bulk",
+    response_model=BulkOut,
+    responses=ERROR_RESPONSES,
+    dependencies=[allow(Action.CONTROL_RUNS), ENQUEUE_LIMIT],
 )
 async def bulk(body: BulkIn, actions: Annotated[RunActions, Depends(get_actions)]) -> BulkOut:
     """Retry or cancel every run the filter matches (at most 500; 409 above that).
@@ -117,7 +124,9 @@ async def bulk(body: BulkIn, actions: Annotated[RunActions, Depends(get_actions)
     return BulkOut.of(result)
 
 
-@router.get("/{run_id}", response_model=RunOut, responses=ERROR_RESPONSES)
+@router.get(
+    "/{run_id}", response_model=RunOut, responses=ERROR_RESPONSES, dependencies=[allow(Action.READ)]
+)
 async def get_run(run_id: str, service: Service) -> RunOut:
     """A run's state, attempts (with each attempt's timing), result or error."""
     return RunOut.of(await run_in_threadpool(service.run, run_id))

@@ -13,6 +13,8 @@ from webapp.api.deps import SCHEDULE_LIMIT
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
 from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedules import Manager
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=StrictJSONRoute)
 
@@ -33,7 +35,7 @@ class ImportedOut(BaseModel):
             "content": {"application/x-ndjson": {}, "application/json": {}},
         }
     },
-    dependencies=[SCHEDULE_LIMIT],
+    dependencies=[allow(Action.EDIT_SCHEDULES), SCHEDULE_LIMIT],
 )
 async def import_schedules_route(
     request: Request,
@@ -50,7 +52,11 @@ async def import_schedules_route(
     return ImportedOut(imported=count)
 
 
-@router.get("/export", responses={200: {"content": {"application/x-ndjson": {}}}})
+@router.get(
+    "/export",
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+    dependencies=[allow(Action.READ)],
+)
 async def export_schedules(manager: Manager) -> StreamingResponse:
     """Every schedule as a JSON line, in the format import reads."""
     lines = iterate_in_threadpool(line + "\n" for line in export_lines(manager))

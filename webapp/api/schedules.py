@@ -28,6 +28,8 @@ from webapp.api.schedule_schemas import (
     schedule_body,
 )
 from webapp.api.schemas import EnqueuedOut
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=StrictJSONRoute)
 
@@ -48,7 +50,7 @@ def enqueued(request: Request, run: NewRun) -> EnqueuedOut:
     return EnqueuedOut(id=run.id, job=run.job, queue=run.queue, url=url)
 
 
-@router.get("", response_model=list[ScheduleOut])
+@router.get("", response_model=list[ScheduleOut], dependencies=[allow(Action.READ)])
 async def list_schedules(
     manager: Manager,
     limit: int = Query(default=500, ge=1, le=5000),
@@ -66,7 +68,7 @@ async def list_schedules(
     response_model=ScheduleOut,
     responses=ERRORS,
     openapi_extra=schedule_body("name, job and trigger are required"),
-    dependencies=[SCHEDULE_LIMIT],
+    dependencies=[allow(Action.EDIT_SCHEDULES), SCHEDULE_LIMIT],
 )
 async def create_schedule(body: Body, manager: Manager) -> ScheduleOut:
     """Create a schedule; the running beat picks it up within a second."""
@@ -75,7 +77,9 @@ async def create_schedule(body: Body, manager: Manager) -> ScheduleOut:
     return ScheduleOut.of(await run_in_threadpool(manager.create, given, by, given.reason))
 
 
-@router.get("/{name}", response_model=ScheduleDetailOut, responses=ERRORS)
+@router.get(
+    "/{name}", response_model=ScheduleDetailOut, responses=ERRORS, dependencies=[allow(Action.READ)]
+)
 async def get_schedule(name: str, manager: Manager) -> ScheduleDetailOut:
     """The schedule, its next 10 fire times (its timezone and UTC) and its last runs."""
     return ScheduleDetailOut.of_detail(await run_in_threadpool(manager.detail, name))
@@ -86,7 +90,7 @@ async def get_schedule(name: str, manager: Manager) -> ScheduleDetailOut:
     response_model=ScheduleOut,
     responses=ERRORS,
     openapi_extra=schedule_body("the fields to change; null clears an optional one"),
-    dependencies=[SCHEDULE_LIMIT],
+    dependencies=[allow(Action.EDIT_SCHEDULES), SCHEDULE_LIMIT],
 )
 async def update_schedule(name: str, body: Body, manager: Manager) -> ScheduleOut:
     """Change some fields; the rest stay. Everything is validated before anything is stored."""
@@ -99,7 +103,7 @@ async def update_schedule(name: str, body: Body, manager: Manager) -> ScheduleOu
     "/{name}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=ERRORS,
-    dependencies=[SCHEDULE_LIMIT],
+    dependencies=[allow(Action.EDIT_SCHEDULES), SCHEDULE_LIMIT],
 )
 async def delete_schedule(
     name: str,
@@ -112,7 +116,10 @@ async def delete_schedule(
 
 
 @router.post(
-    "/{name}/pause", response_model=ScheduleOut, responses=ERRORS, dependencies=[SCHEDULE_LIMIT]
+    "/{name}/pause",
+    response_model=ScheduleOut,
+    responses=ERRORS,
+    dependencies=[allow(Action.PAUSE_SCHEDULE), SCHEDULE_LIMIT],
 )
 async def pause_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
     body = body or ChangeIn()
@@ -122,7 +129,10 @@ async def pause_schedule(name: str, manager: Manager, body: ChangeIn | None = No
 
 
 @router.post(
-    "/{name}/resume", response_model=ScheduleOut, responses=ERRORS, dependencies=[SCHEDULE_LIMIT]
+    "/{name}/resume",
+    response_model=ScheduleOut,
+    responses=ERRORS,
+    dependencies=[allow(Action.PAUSE_SCHEDULE), SCHEDULE_LIMIT],
 )
 async def resume_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
     """Resume from now: fires missed while paused are not sent."""
@@ -133,7 +143,10 @@ async def resume_schedule(name: str, manager: Manager, body: ChangeIn | None = N
 
 
 @router.post(
-    "/{name}/reset", response_model=ScheduleOut, responses=ERRORS, dependencies=[SCHEDULE_LIMIT]
+    "/{name}/reset",
+    response_model=ScheduleOut,
+    responses=ERRORS,
+    dependencies=[allow(Action.PAUSE_SCHEDULE), SCHEDULE_LIMIT],
 )
 async def reset_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
     """Make a schedule declared in code follow its code definition again."""
@@ -146,7 +159,7 @@ async def reset_schedule(name: str, manager: Manager, body: ChangeIn | None = No
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EnqueuedOut,
     responses=ERRORS,
-    dependencies=[ENQUEUE_LIMIT],
+    dependencies=[allow(Action.RUN_SCHEDULE), ENQUEUE_LIMIT],
 )
 async def run_now(name: str, request: Request, manager: Manager) -> EnqueuedOut:
     """Send one run now, outside the timetable."""
@@ -158,7 +171,7 @@ async def run_now(name: str, request: Request, manager: Manager) -> EnqueuedOut:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=list[EnqueuedOut],
     responses=ERRORS,
-    dependencies=[ENQUEUE_LIMIT],
+    dependencies=[allow(Action.RUN_SCHEDULE), ENQUEUE_LIMIT],
 )
 async def backfill(
     name: str, body: BackfillIn, request: Request, manager: Manager

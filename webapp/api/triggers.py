@@ -14,6 +14,8 @@ from jobs.services.schedules import ScheduleManager
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
 from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedule_schemas import FireTimeOut
+from webapp.auth.api import allow
+from webapp.auth.permissions import Action
 
 router = APIRouter(prefix="/triggers", tags=["schedules"], route_class=StrictJSONRoute)
 
@@ -24,7 +26,12 @@ class TriggerPreviewOut(BaseModel):
     fires: list[FireTimeOut]
 
 
-@router.get("/preview", response_model=TriggerPreviewOut, responses=ERRORS)
+@router.get(
+    "/preview",
+    response_model=TriggerPreviewOut,
+    responses=ERRORS,
+    dependencies=[allow(Action.READ)],
+)
 def preview_trigger(request: Request) -> TriggerPreviewOut:
     """Query: ``trigger`` (cron, interval, once; default cron), ``cron``, ``interval_seconds``,
     ``anchor``, ``run_at``, ``timezone`` (default UTC), as the schedule's own fields, and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -10,6 +11,9 @@ from jobs.services.deadletters import DeadLetterService
 from jobs.services.jobs import JobService
 from jobs.services.run_actions import RunActions
 from jobs.services.schedules import ScheduleManager
+from webapp.auth import ui as auth_ui
+from webapp.auth.accounts import Accounts
+from webapp.auth.gate import Gate
 from webapp.ratelimits import RateLimits, rate_limits_of
 from webapp.settings import WebSettings
 from webapp.ui.limiting import limit_writes
@@ -25,6 +29,7 @@ def create_app(
     deadletters: DeadLetterService | None = None,
     run_actions: RunActions | None = None,
     rate_limits: RateLimits | None = None,
+    gate: Gate | None = None,
 ) -> Flask:
     """Flask application factory; ``service`` and ``schedules`` are shared with the API when
     mounted under it (one enqueuer, one broker connection)."""
@@ -42,6 +47,8 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         # Werkzeug refuses a larger form with 413 while reading it (chunked bodies too).
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
     )
     if test_config:
         app.config.update(test_config)
@@ -56,11 +63,23 @@ def create_app(
         run_actions=run_actions or RunActions(service.app, service.enqueuer, deadletters),
     ).install(app)
 
-    from webapp.ui import audit_pages, deadletter_pages, errors, formatting, pages, schedule_actions
+    from webapp.ui import (
+        access_pages,
+        audit_pages,
+        deadletter_pages,
+        errors,
+        formatting,
+        pages,
+        schedule_actions,
+    )
 
     errors.install(app)
     limit_writes(app, rate_limits or rate_limits_of(settings))
     formatting.install(app)
+    if gate is None:
+        gate = Gate(Accounts(service.store.engine), settings.auth_required)
+    auth_ui.install(app, gate)
+    app.register_blueprint(access_pages.bp)
 
     app.register_blueprint(pages.bp)
     # schedule_pages.bp, with the actions of schedule_actions added to it

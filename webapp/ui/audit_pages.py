@@ -7,6 +7,8 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request, url_for
 
 from jobs.store.audit import AuditKind, AuditLog
+from webapp.auth.permissions import Action
+from webapp.auth.ui import requires
 from webapp.ui.resources import ui_resources
 
 bp = Blueprint("audit", __name__)
@@ -19,6 +21,7 @@ def _next_url(filters: dict[str, str | None], last_id: int) -> str:
 
 
 @bp.get("/audit")
+@requires(Action.READ)
 def index() -> str:
     filters = {k: request.args.get(k) or None for k in ("kind", "subject", "actor", "action")}
     kind = filters["kind"]

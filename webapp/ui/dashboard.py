@@ -13,6 +13,8 @@ from urllib.parse import quote
 from flask import Blueprint, current_app, render_template
 
 from jobs.schedules.health import HealthState
+from webapp.auth.permissions import Action
+from webapp.auth.ui import requires
 
 bp = Blueprint("dashboard", __name__)
 
@@ -43,6 +45,7 @@ def age(value: datetime | None) -> str:
 
 
 @bp.get("/dashboard")
+@requires(Action.READ)
 def index() -> str:
     snap = monitoring().snapshot
     lease = snap.lease_status()

@@ -10,7 +10,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response
 
 from jobs.services.deadletters import DeadLetterService, InvalidSelection
-from webapp.ui.forms import csrf_ok
+from webapp.auth.permissions import Action
+from webapp.auth.ui import requires
 from webapp.ui.resources import ui_resources
 
 bp = Blueprint("deadletters", __name__, url_prefix="/deadletters")
@@ -29,17 +30,14 @@ def short_queue(full_name: str) -> str:
     return full_name
 
 
-def _check_csrf() -> None:
-    if not csrf_ok(request.form.get("csrf")):
-        abort(400, "missing or stale form token; reload the page and submit again")
-
-
 @bp.get("")
+@requires(Action.READ)
 def index() -> str:
     return render_template("deadletter_queues.html", queues=service().queues())
 
 
 @bp.get("/<queue>")
+@requires(Action.READ)
 def queue(queue: str) -> str:
     try:
         limit = int(request.args.get("limit", "100"))
@@ -49,14 +47,15 @@ def queue(queue: str) -> str:
 
 
 @bp.get("/<queue>/messages/<message_id>")
+@requires(Action.READ)
 def message(queue: str, message_id: str) -> str:
     return render_template("deadletter.html", queue=queue, letter=service().show(queue, message_id))
 
 
 @bp.post("/<queue>/redrive")
+@requires(Action.REDRIVE)
 def redrive(queue: str) -> Response:
     """Re-drive the ticked messages (``ids``) or, with ``all=yes``, every message."""
-    _check_csrf()
     everything = request.form.get("all") == "yes"
     ids = request.form.getlist("ids")
     if not everything and not ids:
@@ -71,13 +70,14 @@ def redrive(queue: str) -> Response:
 
 
 @bp.get("/<queue>/purge")
+@requires(Action.PURGE)
 def confirm_purge(queue: str) -> str:
     return render_template("deadletter_purge.html", view=service().queue(queue))
 
 
 @bp.post("/<queue>/purge")
+@requires(Action.PURGE)
 def purge(queue: str) -> Response:
-    _check_csrf()
     purged = service().purge(queue, confirm=request.form.get("confirm") == "yes")
     flash(f"purged {purged} message(s) from the dead-letter queue of {queue}", "info")
     return redirect(url_for("deadletters.queue", queue=queue))

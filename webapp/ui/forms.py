@@ -1,13 +1,10 @@
-"""Turning the enqueue form's strings into typed arguments, and CSRF tokens."""
+"""Turning the enqueue form's strings into typed arguments."""
 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping
 from typing import Any
-
-from flask import session
 
 
 def parse_form(parameters: list[dict[str, Any]], form: Mapping[str, str]) -> dict[str, Any]:
@@ -26,14 +23,3 @@ def parse_form(parameters: list[dict[str, Any]], form: Mapping[str, str]) -> dic
         else:
             kwargs[param["name"]] = raw
     return kwargs
-
-
-def csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
-    return str(session["csrf"])
-
-
-def csrf_ok(token: str | None) -> bool:
-    expected = session.get("csrf")
-    return bool(expected and token and secrets.compare_digest(expected, token))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from jobs.errors import FieldError, Invalid
@@ -14,9 +14,11 @@ from jobs.services.run_actions import MAX_BULK
 from jobs.services.runs import FILTER_FIELDS, RunPage, browse_runs, parse_filter
 from jobs.store.runs import utcnow
 from jobs.store.tables import RUN_ORIGINS, RUN_STATES
+from webapp.auth.permissions import Action
+from webapp.auth.ui import requires
 from webapp.ui.charts import run_charts
 from webapp.ui.errors import show_errors_with
-from webapp.ui.forms import csrf_ok, csrf_token, parse_form
+from webapp.ui.forms import parse_form
 from webapp.ui.resources import ui_resources
 
 bp = Blueprint("pages", __name__)
@@ -32,11 +34,11 @@ def links() -> dict[str, Any]:
     return {
         "flower_url": settings.flower_url,
         "rabbitmq_url": settings.rabbitmq_console_url,
-        "csrf_token": csrf_token,
     }
 
 
 @bp.get("/")
+@requires(Action.READ)
 def jobs() -> str:
     return render_template("jobs.html", jobs=service().jobs(), runs=service().runs(limit=20))
 
@@ -57,13 +59,12 @@ def _job_page(
 
 
 @bp.route("/jobs/<name>", methods=["GET", "POST"])
+@requires(Action.READ, post=Action.ENQUEUE)
 def job(name: str) -> tuple[str, int] | Response:
     view = service().job(name)
     if request.method == "GET":
         return _job_page(view, {})
     form = request.form.to_dict()
-    if not csrf_ok(form.get("csrf")):
-        abort(400, "missing or stale form token; reload the page and submit again")
     show_errors_with(lambda errors, status: _job_page(view, form, errors, status))
     queue = form.get("queue") or None
     run = service().enqueue(name, (), parse_form(view.parameters, form), queue)
@@ -75,6 +76,7 @@ def _filters() -> dict[str, str]:
 
 
 @bp.get("/runs")
+@requires(Action.READ)
 def runs() -> tuple[str, int]:
     """Newest first, 100 a page (keyset cursor ``after``), filtered as GET /api/runs is."""
     filters = _filters()
@@ -104,6 +106,7 @@ def runs() -> tuple[str, int]:
 
 
 @bp.get("/runs/bulk/<action>")
+@requires(Action.CONTROL_RUNS)
 def bulk_confirm(action: str) -> str:
     """What a retry or cancel of every matching run would do, with the count, to confirm."""
     filters = _filters()
@@ -114,9 +117,8 @@ def bulk_confirm(action: str) -> str:
 
 
 @bp.post("/runs/bulk/<action>")
+@requires(Action.CONTROL_RUNS)
 def bulk_apply(action: str) -> str:
-    if not csrf_ok(request.form.get("csrf")):
-        abort(400, "missing or stale form token; reload the page and submit again")
     filters = _filters()
     result = ui_resources().run_actions.apply(
         action, parse_filter(filters), confirm=request.form.get("confirm") == "yes"
@@ -125,5 +127,6 @@ def bulk_apply(action: str) -> str:
 
 
 @bp.get("/runs/<run_id>")
+@requires(Action.READ)
 def run(run_id: str) -> str:
     return render_template("run.html", run=service().run(run_id))

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from flask import flash, redirect, url_for
 
 from jobs.services.schedules import ScheduleError
+from webapp.auth.permissions import Action
+from webapp.auth.ui import requires
 from webapp.ui.errors import show_errors_with
 from webapp.ui.schedule_form import Errors, change_note, parse_instant
 from webapp.ui.schedule_pages import Page, bp, detail_page, manager, posted_form
@@ -41,22 +43,26 @@ def _change(name: str, action: str) -> Page:
 
 
 @bp.post("/schedules/<name>/pause")
+@requires(Action.PAUSE_SCHEDULE)
 def pause(name: str) -> Page:
     return _change(name, "pause")
 
 
 @bp.post("/schedules/<name>/resume")
+@requires(Action.PAUSE_SCHEDULE)
 def resume(name: str) -> Page:
     """Resume from now: fires missed while paused are not sent."""
     return _change(name, "resume")
 
 
 @bp.post("/schedules/<name>/delete")
+@requires(Action.EDIT_SCHEDULES)
 def delete(name: str) -> Page:
     return _change(name, "delete")
 
 
 @bp.post("/schedules/<name>/run")
+@requires(Action.RUN_SCHEDULE)
 def run_now(name: str) -> Page:
     posted_form()
     show_errors_with(lambda errors, status: detail_page(name, errors, status))
@@ -65,6 +71,7 @@ def run_now(name: str) -> Page:
 
 
 @bp.post("/schedules/<name>/backfill")
+@requires(Action.RUN_SCHEDULE)
 def backfill(name: str) -> Page:
     """Send every fire in [start, end] that was never sent; again sends only what is missing."""
     form = posted_form()
