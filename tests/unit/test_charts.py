@@ -9,15 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from jobs.factory import create_celery_app, load_registry
-from jobs.settings import JobsSettings
 from jobs.store import make_engine
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
 from jobs.store.run_stats import failure_buckets, recent_points
 from jobs.store.runs import NewRun, RunStore
-from tests.conftest import settings_env
-from webapp.asgi import create_app
-from webapp.settings import WebSettings
+from tests.support.offline import offline_web
 from webapp.ui.charts import nice_ceiling, rate_bars, time_chart
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -77,11 +73,8 @@ def test_the_store_gives_recent_points_oldest_first_and_hourly_failure_counts(
 
 @pytest.fixture
 def client(free_sqlite_url: str) -> Iterator[tuple[TestClient, RunStore]]:
-    env = settings_env("bk-charts", free_sqlite_url, "amqp://guest:guest@127.0.0.1:1//")
-    settings = WebSettings(jobs=JobsSettings.from_env(env))
-    celery_app = create_celery_app(settings.jobs, load_registry("jobs.examples"))
-    with TestClient(create_app(settings, celery_app)) as http:
-        yield http, celery_app.store
+    with offline_web(free_sqlite_url, "bk-charts") as web:
+        yield web
 
 
 def test_the_job_and_schedule_pages_carry_their_charts_in_live_regions(client: Any) -> None:

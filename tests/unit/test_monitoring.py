@@ -12,20 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
-from jobs.factory import create_celery_app, load_registry
 from jobs.monitoring.changes import ChangeFeed
 from jobs.monitoring.metrics import TaskMetrics
-from jobs.settings import JobsSettings
 from jobs.store import make_engine
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
 from jobs.store.changes import RunChange, StoreChanges
 from jobs.store.runs import NewRun, RunStore
-from tests.conftest import settings_env
+from tests.support.offline import offline_web
 from webapp.api.live import Filter, LiveHub, Subscriber
-from webapp.asgi import create_app
-from webapp.settings import WebSettings
 
-NO_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -139,12 +134,9 @@ def test_the_live_hub_sends_each_subscriber_only_what_its_filter_wants() -> None
 
 
 @pytest.fixture
-def client(free_sqlite_url: str) -> Iterator[tuple[TestClient, Any]]:
-    env = settings_env("bk-mon", free_sqlite_url, NO_BROKER)
-    settings = WebSettings(jobs=JobsSettings.from_env(env))
-    celery_app = create_celery_app(settings.jobs, load_registry("jobs.examples"))
-    with TestClient(create_app(settings, celery_app)) as client:
-        yield client, celery_app.store
+def client(free_sqlite_url: str) -> Iterator[tuple[TestClient, RunStore]]:
+    with offline_web(free_sqlite_url, "bk-mon") as web:
+        yield web
 
 
 def test_metrics_expose_schedule_states_the_beat_and_the_management_api(client: Any) -> None:

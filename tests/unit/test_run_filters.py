@@ -9,15 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from jobs.factory import create_celery_app, load_registry
-from jobs.settings import JobsSettings
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
 from jobs.store.runs import NewRun, RunStore
-from tests.conftest import settings_env
-from webapp.asgi import create_app
-from webapp.settings import WebSettings
+from tests.support.offline import offline_web
 
-NO_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -27,11 +22,8 @@ def at(minutes: float) -> datetime:
 
 @pytest.fixture
 def client(free_sqlite_url: str) -> Iterator[tuple[TestClient, RunStore]]:
-    env = settings_env("bk-filters", free_sqlite_url, NO_BROKER)
-    settings = WebSettings(jobs=JobsSettings.from_env(env))
-    celery_app = create_celery_app(settings.jobs, load_registry("jobs.examples"))
-    with TestClient(create_app(settings, celery_app)) as http:
-        yield http, celery_app.store
+    with offline_web(free_sqlite_url, "bk-filters") as web:
+        yield web
 
 
 def failed(store: RunStore, run: NewRun, error: str, when: datetime) -> None:
