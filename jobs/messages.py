@@ -6,6 +6,7 @@ Celery worker consumes it; only the transport differs (pipelined confirms).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,18 +27,19 @@ def task_message(
     priority: int | None = None,
     expires: datetime | None = None,
     headers: dict[str, Any] | None = None,
+    args: Sequence[Any] = (),
 ) -> OutgoingMessage:
     """The message for one run: ``task_id`` doubles as AMQP ``message_id`` for de-duplication."""
     built = app.amqp.as_task_v2(
         task_id,
         name,
-        args=(),
+        args=tuple(args),
         kwargs=kwargs,
         expires=expires,
         ignore_result=app.conf.task_ignore_result,
         # Celery would saferepr() the arguments for logs and events; the kwargs are
         # already JSON-ready, so plain repr is exact and several times cheaper.
-        argsrepr="()",
+        argsrepr=_short_repr(tuple(args)),
         kwargsrepr=_short_repr(kwargs),
     )
     message_headers = dict(built.headers)

@@ -95,6 +95,11 @@ class WorkerSettings(EnvSettings):
     reap_pending_after: float = Field(
         default=6 * 3600.0, gt=0, validation_alias="BEATKEEPER_REAP_PENDING_AFTER"
     )
+    # A RETRY run this long past its retry's due time has lost its retry message (stranded
+    # in a delayed-delivery queue): the reaper sends it again as its next attempt.
+    retry_overdue: float = Field(
+        default=300.0, gt=0, validation_alias="BEATKEEPER_RETRY_OVERDUE_SECONDS"
+    )
     # How often the reaper also trims history: runs past BEATKEEPER_RUN_RETENTION_DAYS and
     # deleted schedules' tombstones past BEATKEEPER_TOMBSTONE_RETENTION_DAYS.
     trim_interval: float = Field(default=3600.0, gt=0, validation_alias="BEATKEEPER_TRIM_INTERVAL")

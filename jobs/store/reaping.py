@@ -8,18 +8,28 @@
   lost outside Beatkeeper (a queue purged or deleted by hand). It becomes ``FAILURE`` with
   the reason.
 
+- A run in RETRY past its retry's due time by a grace (``BEATKEEPER_RETRY_OVERDUE_SECONDS``):
+  its retry message may be stranded in the broker's delayed-delivery queues (RabbitMQ 3.10
+  after quorum leaders moved). It is not resolved but sent again (``jobs.worker.reaper``):
+  claimed here first, so that of several reapers one sends it, and due again at the claim,
+  so it is sent again at most once per grace.
+
 Either way, if the message still turns up, its delivery starts the run again (a FAILURE is
 runnable): resolving never loses a run, it only stops a stale state from blocking.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from jobs.store.attempts import Outcome
-from jobs.store.tables import run_attempts, runs
+from jobs.store.tables import RunOrigin, run_attempts, runs
+
+RESENT_REASON = "re-sent by the reaper: retry overdue"
 
 
 def reap_started(conn: Connection, job: str | None, limit: float, at: datetime) -> int:
@@ -54,3 +64,66 @@ def reap_waiting(conn: Connection, after: float, at: datetime) -> int:
         update(runs).where(stale).values(state="FAILURE", finished_at=at, error=error, held=False)
     )
     return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class OverdueRetry:
+    """A RETRY run whose retry message is overdue: what its message is built from."""
+
+    id: str
+    job: str
+    queue: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attempts: int
+    schedule: str | None
+    scheduled_for: datetime | None
+
+
+def _overdue(after: float, at: datetime) -> Any:
+    cutoff = at - timedelta(seconds=after)
+    return and_(runs.c.state == "RETRY", runs.c.next_retry_at < cutoff)
+
+
+def overdue_retries(conn: Connection, after: float, at: datetime, limit: int) -> list[OverdueRetry]:
+    """RETRY runs whose retry was due over ``after`` s before ``at``, oldest due first."""
+    rows = conn.execute(
+        select(
+            runs.c.id,
+            runs.c.job,
+            runs.c.queue,
+            runs.c.args,
+            runs.c.kwargs,
+            runs.c.attempts,
+            runs.c.schedule,
+            runs.c.scheduled_for,
+        )
+        .where(_overdue(after, at))
+        .order_by(runs.c.next_retry_at)
+        .limit(limit)
+    )
+    return [
+        OverdueRetry(
+            r.id,
+            r.job,
+            r.queue,
+            list(r.args or ()),
+            dict(r.kwargs or {}),
+            int(r.attempts or 0),
+            r.schedule,
+            r.scheduled_for,
+        )
+        for r in rows
+    ]
+
+
+def claim_resend(conn: Connection, run: OverdueRetry, after: float, at: datetime) -> bool:
+    """Take ``run`` for a re-send if it is still overdue as read: due again at ``at``, with
+    the reason and the reaper as what sent its message. False: a worker or another reaper
+    got there first."""
+    result = conn.execute(
+        update(runs)
+        .where(runs.c.id == run.id, runs.c.attempts == run.attempts, _overdue(after, at))
+        .values(next_retry_at=at, reason=RESENT_REASON, origin=RunOrigin.REAPER.value)
+    )
+    return bool(result.rowcount)

@@ -48,6 +48,7 @@ class RunOrigin(StrEnum):
     BACKFILL = "backfill"  # a backfill of a schedule's missed fires
     REDRIVE = "redrive"  # moved back from its dead-letter queue
     RETRY = "retry"  # sent again after it failed, by a retry action
+    REAPER = "reaper"  # sent again by the reaper: its retry message was overdue
 
 
 RUN_ORIGINS = tuple(RunOrigin)

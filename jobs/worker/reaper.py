@@ -3,6 +3,12 @@
 Added to the worker as a Celery bootstep (the documented seam for a worker's own services).
 Several workers reaping at once is harmless: every statement is conditional on the stale
 state, so a run is resolved once. See ``jobs.store.reaping`` for the rules.
+
+It also re-sends a RETRY run whose retry message is overdue (stranded in the broker's
+delayed-delivery queues) as its next attempt, published with confirms. The message is
+numbered one past the overdue one (``retries``), so should the original still turn up, a
+newer attempt owns the run and the worker's start check acks it without running it; it
+uses one of the job's retries.
 """
 
 from __future__ import annotations
@@ -11,12 +17,21 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from celery import bootsteps
 
-from jobs.store.reaping import reap_started, reap_waiting
+from broker.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
+from jobs.messages import task_message
+from jobs.store.reaping import (
+    OverdueRetry,
+    claim_resend,
+    overdue_retries,
+    reap_started,
+    reap_waiting,
+)
 from jobs.store.runs import utcnow
 from jobs.store.schedules import ScheduleStore
 from jobs.worker.outbox import store_unavailable
@@ -25,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # Runs resolved, by rule, for a later metrics endpoint.
 REAPED: Counter[str] = Counter()
+# Overdue retries re-sent per pass, at most.
+RESEND_BATCH = 500
 # Beyond the hard limit: the worker that kills an attempt needs a moment to say so.
 MARGIN = 30.0
 
@@ -60,6 +77,61 @@ def reap_once(app: Any) -> dict[str, int]:
     return found
 
 
+def resend_message(app: Any, run: OverdueRetry) -> OutgoingMessage:
+    """The run's message again: same id, job, arguments and schedule headers; ``retries``
+    one past the overdue message's (the attempts made so far), so it is a newer attempt."""
+    headers: dict[str, Any] = {"retries": run.attempts + 1}
+    if run.schedule is not None:
+        headers["beatkeeper_schedule"] = run.schedule
+        if run.scheduled_for is not None:
+            headers["beatkeeper_scheduled_for"] = run.scheduled_for.isoformat()
+    queue = next(q for q in app.topology.work_queues if q.name == run.queue)
+    return task_message(
+        app,
+        task_id=run.id,
+        name=run.job,
+        kwargs=run.kwargs,
+        args=run.args,
+        queue=queue,
+        headers=headers,
+    )
+
+
+def resend_overdue(
+    app: Any, publish: Callable[[Sequence[OutgoingMessage]], None], at: Any = None
+) -> list[str]:
+    """Re-send RETRY runs overdue past ``BEATKEEPER_RETRY_OVERDUE_SECONDS``; returns the
+    ids the broker confirmed. One not confirmed stays RETRY, due again one grace later."""
+    at = at or utcnow()
+    after = float(app.settings.worker.retry_overdue)
+    queues = {q.name for q in app.topology.work_queues}
+    engine = app.store.engine
+    with engine.connect() as conn:
+        found = overdue_retries(conn, after, at, RESEND_BATCH)
+    claimed = []
+    for run in found:
+        if run.queue not in queues:
+            log.error("reaper: run %s is overdue on unknown queue %s", run.id, run.queue)
+            continue
+        with engine.begin() as conn:
+            if claim_resend(conn, run, after, at):
+                claimed.append(run)
+    if not claimed:
+        return []
+    failed: dict[str, str] = {}
+    try:
+        publish([resend_message(app, run) for run in claimed])
+    except PublishError as exc:
+        failed = exc.failed
+    for run_id, why in failed.items():
+        log.error("reaper: overdue retry of run %s not re-sent (%s)", run_id, why)
+    sent = [run.id for run in claimed if run.id not in failed]
+    if sent:
+        REAPED["retry_resent"] += len(sent)
+        log.warning("reaper: re-sent %d runs whose retry was overdue", len(sent))
+    return sent
+
+
 def trim_once(app: Any) -> dict[str, int]:
     """Keep history bounded: finished runs past BEATKEEPER_RUN_RETENTION_DAYS and runtime
     tombstones past BEATKEEPER_TOMBSTONE_RETENTION_DAYS are deleted."""
@@ -83,6 +155,7 @@ class Reaper(bootsteps.StartStopStep):
         super().__init__(worker, **kwargs)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._publisher: ConfirmingPublisher | None = None
 
     def start(self, worker: Any) -> None:
         app = worker.app
@@ -95,6 +168,19 @@ class Reaper(bootsteps.StartStopStep):
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        if self._publisher is not None:
+            self._publisher.close()
+
+    def _publish(self, app: Any, messages: Sequence[OutgoingMessage]) -> None:
+        if self._publisher is None:  # owned by the reaper thread only
+            settings = app.settings
+            self._publisher = ConfirmingPublisher(
+                settings.broker.url,
+                retry=settings.publish_retry,
+                connect_timeout=settings.broker.connect_timeout,
+                ssl=settings.broker.ssl_options,
+            )
+        self._publisher.publish(messages)
 
     def _loop(self, app: Any) -> None:
         interval = float(app.settings.worker.reap_interval)
@@ -103,6 +189,7 @@ class Reaper(bootsteps.StartStopStep):
         while not self._stop.wait(interval):
             try:
                 reap_once(app)
+                resend_overdue(app, lambda messages: self._publish(app, messages))
                 if time.monotonic() - trimmed_at >= trim_every:
                     trim_once(app)
                     trimmed_at = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -11,9 +12,10 @@ from jobs.beat.planning import UNFINISHED
 from jobs.celery_app import BeatkeeperCelery
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
-from jobs.store.attempts import AttemptKey, AttemptStarted
+from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
+from jobs.store.reaping import claim_resend, overdue_retries
 from jobs.store.runs import NewRun, utcnow
-from jobs.worker.reaper import MARGIN, reap_once
+from jobs.worker.reaper import MARGIN, reap_once, resend_message
 from tests.conftest import settings_env
 from tests.support import testjobs
 
@@ -77,3 +79,54 @@ def test_a_resolved_run_whose_message_turns_up_runs_again(app: BeatkeeperCelery)
     assert app.store.start_attempt(AttemptStarted(run, AttemptKey(0, 1), "w2", utcnow()))
     late = app.store.get("late")
     assert late is not None and late.state == "STARTED"
+
+
+def retrying(app: BeatkeeperCelery, run_id: str, retry_in: float) -> NewRun:
+    queue = app.topology.work_queue("default").name
+    run = NewRun(run_id, "add", queue, {"x": 1}, [2], schedule="s", scheduled_for=utcnow())
+    at = utcnow()
+    app.store.start_attempt(AttemptStarted(run, AttemptKey(0, 0), "w1", at))
+    app.store.finish_attempt(
+        AttemptFinished(run, AttemptKey(0, 0), Outcome.RETRY, at, error="E", retry_in=retry_in)
+    )
+    return run
+
+
+def test_an_overdue_retry_is_claimed_by_one_reaper_only_and_not_before_its_grace(
+    app: BeatkeeperCelery,
+) -> None:
+    retrying(app, "overdue", retry_in=1)
+    grace = app.settings.worker.retry_overdue
+    record = app.store.get("overdue")
+    assert record is not None and record.next_retry_at is not None
+    early = record.next_retry_at + timedelta(seconds=grace - 1)
+    late = record.next_retry_at + timedelta(seconds=grace + 1)
+
+    with app.store.engine.begin() as conn:
+        assert overdue_retries(conn, grace, early, 10) == []
+        (found,) = overdue_retries(conn, grace, late, 10)
+    assert (found.id, found.attempts, found.args, found.kwargs) == ("overdue", 1, [2], {"x": 1})
+
+    with app.store.engine.begin() as conn:  # two reapers read it; one of them sends it
+        assert claim_resend(conn, found, grace, late) is True
+    with app.store.engine.begin() as conn:
+        assert claim_resend(conn, found, grace, late) is False
+        # Due again at the claim: the next look is one grace later.
+        assert overdue_retries(conn, grace, late + timedelta(seconds=grace - 1), 10) == []
+        assert len(overdue_retries(conn, grace, late + timedelta(seconds=grace + 1), 10)) == 1
+
+
+def test_the_re_sent_message_is_the_runs_next_attempt_with_its_arguments_and_schedule(
+    app: BeatkeeperCelery,
+) -> None:
+    retrying(app, "again", retry_in=1)
+    with app.store.engine.begin() as conn:
+        (found,) = overdue_retries(conn, 0.001, utcnow() + timedelta(seconds=5), 10)
+
+    message = resend_message(app, found)
+
+    assert message.message_id == "again" and message.headers["id"] == "again"
+    assert message.headers["task"] == "add" and message.headers["retries"] == 2
+    assert message.headers["beatkeeper_schedule"] == "s"
+    args, kwargs, _ = json.loads(message.body)
+    assert [args, kwargs] == [[2], {"x": 1}]
