@@ -7,7 +7,9 @@ Three private nodes are joined into a cluster (quorum queues with a member on ea
 two real ``celery -A jobs worker`` processes reach it through a TCP proxy (HAProxy's role),
 and jobs that fail their first attempt and retry after 1 s are enqueued through the real
 enqueue path before, during and after each node kill. It prints how many finished, how many
-are stranded (run in RETRY, no second attempt), and which queues still hold messages.
+are stranded (run in RETRY, no second attempt), run twice, re-sent by the reaper (whose
+safety net needs ``BEATKEEPER_RETRY_OVERDUE_SECONDS`` and ``BEATKEEPER_REAP_INTERVAL`` short
+enough for the 90 s wait, e.g. 10 and 5), and which queues still hold messages.
 
 On RabbitMQ 3.10.8 (Debian), order 1,2,0 (the seed node, leader of every queue, killed
 last) stranded 26-29 of 120 retries in ``celery_delayed_0`` in four runs out of four:
@@ -119,6 +121,9 @@ class Run:
                 self.log("enqueue refused", key, exc)
             time.sleep(0.1)
 
+    def twice(self) -> list[str]:
+        return [k for k in self.keys if count(str(self.marks), f"{k}.done") > 1]
+
     def missing(self) -> list[str]:
         return [k for k in self.keys if count(str(self.marks), f"{k}.done") == 0]
 
@@ -174,10 +179,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 time.sleep(1)
             missing = run.missing()
             states: dict[str, int] = {}
+            resent = 0
             for record in app.store.list(limit=10_000):
                 states[record.state] = states.get(record.state, 0) + 1
+                resent += record.origin == "reaper"
             print(f"\naccepted {len(run.keys)}, finished {len(run.keys) - len(missing)}, "
-                  f"stranded {len(missing)}; runs by state {states}")  # fmt: skip
+                  f"stranded {len(missing)}, run twice {len(run.twice())}, "
+                  f"re-sent by the reaper {resent}; runs by state {states}")  # fmt: skip
+            twice = set(run.twice())
+            for record in app.store.list(limit=10_000):
+                if record.kwargs.get("key") in twice:
+                    full = app.store.get(record.id)
+                    history = [(a.outcome, a.worker) for a in full.history] if full else []
+                    print(f"run twice: {record.kwargs['key']} {record.id} origin {record.origin} "
+                          f"attempts {record.attempts} {history}")  # fmt: skip
             print(f"queues still holding messages: {run.queues_with_messages()}")
             app.store.engine.dispose()
         finally:
