@@ -2,7 +2,8 @@
 
 A task appends its events to the process's local journal (durable before the message
 is acknowledged, so a crash loses nothing) and returns; a writer thread commits what
-arrived while its previous commit ran, in one transaction per batch, then deletes it
+arrived while its previous commit ran and while it lingered (:data:`LINGER`), in one
+transaction per batch written as a set (``jobs.store.attempt_batch``), then drops it
 from the journal. While the store refuses connections the writer backs off (capped)
 and logs the outage once; the journal keeps growing and drains when the store returns.
 Replaying an event twice is harmless (``jobs.store.attempts`` writes are idempotent).
