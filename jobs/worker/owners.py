@@ -6,7 +6,9 @@ redelivery finds the run STARTED; before this rule it took the attempt for a los
 ran the job a second time. Now:
 
 - the run is CANCELLED, SUCCESS or SKIPPED, or a newer attempt exists: **skip** (ack, don't
-  run); so is a delivery whose attempt already ended in RETRY (its retry message carries on);
+  run). A redelivery whose attempt already ended in RETRY runs: its retry message should
+  carry the run on, but the full chaos run left hundreds of runs in RETRY when such
+  redeliveries were skipped, so the retry is not trusted to arrive (at least once);
 - an attempt is still open and its owner is alive: **wait** until it ends or its owner dies;
 - otherwise **run** (an open attempt of a dead owner is closed ``WORKER_LOST`` by the start).
 
@@ -25,7 +27,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from jobs.store.attempts import NOT_RUNNABLE, AttemptKey, Outcome
+from jobs.store.attempts import NOT_RUNNABLE, AttemptKey
 from jobs.store.owners import SeenAttempt, StartView
 
 # A process beats every HEARTBEAT seconds; one not beaten for LAPSE seconds is dead.
@@ -78,8 +80,6 @@ def decide(
     for attempt in view.attempts:
         if attempt.key > key:
             return Verdict.SKIP  # a newer attempt owns the run
-        if attempt.key.retry == key.retry and attempt.outcome == Outcome.RETRY:
-            return Verdict.SKIP  # this message's retry was sent: it carries the run on
     for attempt in view.attempts:
         if not attempt.finished and attempt.owner != me and is_alive(attempt):
             return Verdict.WAIT

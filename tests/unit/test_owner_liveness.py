@@ -42,13 +42,13 @@ def test_a_redelivery_runs_when_the_owner_of_the_open_attempt_is_dead() -> None:
     assert verdict(StartView("STARTED", (seen(K0),)), live=False) is Verdict.RUN
 
 
-def test_a_finished_run_a_newer_attempt_or_a_sent_retry_is_skipped() -> None:
+def test_a_finished_run_or_a_newer_attempt_is_skipped() -> None:
     assert verdict(StartView("SUCCESS", (seen(K0, True, "SUCCESS"),))) is Verdict.SKIP
     assert verdict(StartView("STARTED", (seen(AttemptKey(1, 0)),)), key=K1) is Verdict.SKIP
-    assert verdict(StartView("RETRY", (seen(K0, True, "RETRY"),))) is Verdict.SKIP
-    # A waiting run and the next retry message run.
+    # A waiting run, the next retry message, and a redelivery after a retry was sent run.
     assert verdict(StartView("PENDING")) is Verdict.RUN
     assert verdict(StartView("RETRY", (seen(K0, True, "RETRY"),)), AttemptKey(1, 0)) is Verdict.RUN
+    assert verdict(StartView("RETRY", (seen(K0, True, "RETRY"),))) is Verdict.RUN
 
 
 @pytest.fixture
