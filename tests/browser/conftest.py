@@ -1,8 +1,10 @@
 """A real stack (uvicorn, one worker and a beat on the shared RabbitMQ) and Debian's chromium
 driven by Playwright. Playwright's own browser download does not work here, so the browser is
 /usr/bin/chromium (CI installs it through .ci/services.sh). One stack per module keeps the
-suite fast. When a test fails, every page it opened is saved as a screenshot in
-var/browser-failures/<test>/ with the stack's logs (BEATKEEPER_TEST_SCREENSHOTS moves it)."""
+suite fast. Sign-in is on (BEATKEEPER_AUTH=true) with one admin user; every page but the
+sign-in test's starts signed in (the session of one sign-in per module). When a test fails,
+every page it opened is saved as a screenshot in var/browser-failures/<test>/ with the
+stack's logs (BEATKEEPER_TEST_SCREENSHOTS moves it)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from tests.support.waiting import wait_for
 CHROMIUM = os.environ.get("BEATKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("BEATKEEPER_TEST_SCREENSHOTS", ROOT / "var" / "browser-failures"))
 JOB_MODULES = "jobs.examples,tests.support.testjobs"
+USER, PASSWORD = "browser", "correct horse battery staple"
 FAILED = pytest.StashKey[bool]()
 UNSAFE = re.compile(r"[^\w.-]+")  # what may not appear in a screenshot's file name
 OpenPage = Callable[..., Any]
@@ -56,10 +59,17 @@ def stack(
     env = settings_env(f"bk-browser-{session_id}-{tmp.name[-4:]}", database_url)
     env["BEATKEEPER_BROKER_HEARTBEAT"] = "30"
     env["BEATKEEPER_JOB_MODULES"] = JOB_MODULES
+    env["BEATKEEPER_AUTH"] = "true"
     topology = describe(JobsSettings.from_env(env).broker)
     from jobs.store.migrate import upgrade
 
     upgrade(database_url)
+    from jobs.store.db import make_engine
+    from webapp.auth.accounts import Accounts
+
+    engine = make_engine(database_url)
+    Accounts(engine).add_user(USER, "admin", PASSWORD)
+    engine.dispose()
     with Connection(rabbitmq_url) as conn:
         declare.declare(conn, topology)
     port = free_port()
@@ -74,7 +84,7 @@ def stack(
             running("web", web, env, tmp),
         ):
             base = f"http://127.0.0.1:{port}"
-            wait_http(f"{base}/api/jobs", lambda r: r.status_code == 200, 30)
+            wait_http(f"{base}/livez", lambda r: r.status_code == 200, 30)
             wait_for(lambda: b" ready." in (tmp / "worker.log").read_bytes(), 60)
             yield Stack(base, tmp)
     finally:
@@ -94,9 +104,32 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+def sign_in(page: Any, user: str = USER, password: str = PASSWORD) -> None:
+    """Through the sign-in form, as a person does."""
+    page.get_by_label("name").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser: Any, stack: Stack) -> dict[str, Any]:
+    """The cookies of one sign-in, for every page of the module (Playwright storage state)."""
+    context = browser.new_context(base_url=stack.url)
+    page = context.new_page()
+    page.goto("/login")
+    sign_in(page)
+    page.wait_for_url(lambda url: "/login" not in url)
+    state: dict[str, Any] = context.storage_state()
+    context.close()
+    return state
+
+
 @pytest.fixture
-def open_page(browser: Any, stack: Stack, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
-    """``open_page(**context_options)``: a fresh page (e.g. ``viewport=...``,
+def open_page(
+    browser: Any, stack: Stack, signed_in: dict[str, Any], request: pytest.FixtureRequest
+) -> Iterator[OpenPage]:
+    """``open_page(**context_options)``: a fresh page, signed in (``signed_in_already=False``: not),
+    with other options for Playwright's context (e.g. ``viewport=...``,
     ``color_scheme="dark"``); every request to another host is refused and recorded in
     ``page.outside_requests``; an error in the browser's console (a script error, a
     Content-Security-Policy refusal) fails the test. On failure each page opened is saved as
@@ -109,8 +142,9 @@ def open_page(browser: Any, stack: Stack, request: pytest.FixtureRequest) -> Ite
         if message.type == "error" and "responded with a status of 4" not in message.text:
             script_errors.append(f"{page.url}: {message.text}")
 
-    def open_one(**options: Any) -> Any:
-        context = browser.new_context(base_url=stack.url, **options)
+    def open_one(signed_in_already: bool = True, **options: Any) -> Any:
+        state = signed_in if signed_in_already else None
+        context = browser.new_context(base_url=stack.url, storage_state=state, **options)
         contexts.append(context)
         page = context.new_page()
         outside: list[str] = []
