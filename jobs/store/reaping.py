@@ -12,7 +12,9 @@
   its retry message may be stranded in the broker's delayed-delivery queues (RabbitMQ 3.10
   after quorum leaders moved). It is not resolved but sent again (``jobs.worker.reaper``):
   claimed here first, so that of several reapers one sends it, and due again at the claim,
-  so it is sent again at most once per grace.
+  so it is sent again at most once per grace. So is a fire the beat handed to the broker ahead
+  of its time (held) and still PENDING that long past its release (the hold queues release
+  by the same at-least-once dead-lettering): once, as it is then no longer held.
 
 Either way, if the message still turns up, its delivery starts the run again (a FAILURE is
 runnable): resolving never loses a run, it only stops a stale state from blocking.
@@ -26,10 +28,12 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from jobs.schedules.definition import fire_time
 from jobs.store.attempts import Outcome
-from jobs.store.tables import RunOrigin, run_attempts, runs
+from jobs.store.tables import RunOrigin, run_attempts, runs, schedules
 
 RESENT_REASON = "re-sent by the reaper: retry overdue"
+RESENT_FIRE_REASON = "re-sent by the reaper: held fire overdue"
 
 
 def reap_started(conn: Connection, job: str | None, limit: float, at: datetime) -> int:
@@ -68,7 +72,8 @@ def reap_waiting(conn: Connection, after: float, at: datetime) -> int:
 
 @dataclass(frozen=True)
 class OverdueRetry:
-    """A RETRY run whose retry message is overdue: what its message is built from."""
+    """A run whose message is overdue (a RETRY run's retry, or a held fire never released):
+    what its message is built from."""
 
     id: str
     job: str
@@ -78,15 +83,22 @@ class OverdueRetry:
     attempts: int
     schedule: str | None
     scheduled_for: datetime | None
+    held: bool = False
 
 
 def _overdue(after: float, at: datetime) -> Any:
     cutoff = at - timedelta(seconds=after)
-    return and_(runs.c.state == "RETRY", runs.c.next_retry_at < cutoff)
+    return or_(
+        and_(runs.c.state == "RETRY", runs.c.next_retry_at < cutoff),
+        # A fire the beat handed to the broker ahead of its time, still held past it.
+        and_(runs.c.state == "PENDING", runs.c.held.is_(True), runs.c.scheduled_for < cutoff),
+    )
 
 
 def overdue_retries(conn: Connection, after: float, at: datetime, limit: int) -> list[OverdueRetry]:
-    """RETRY runs whose retry was due over ``after`` s before ``at``, oldest due first."""
+    """RETRY runs whose retry was due, and held fires whose (jittered) release was due, over
+    ``after`` s before ``at``; oldest first."""
+    cutoff = at - timedelta(seconds=after)
     rows = conn.execute(
         select(
             runs.c.id,
@@ -97,9 +109,12 @@ def overdue_retries(conn: Connection, after: float, at: datetime, limit: int) ->
             runs.c.attempts,
             runs.c.schedule,
             runs.c.scheduled_for,
+            runs.c.held,
+            schedules.c.jitter_seconds,
         )
+        .select_from(runs.outerjoin(schedules, schedules.c.name == runs.c.schedule))
         .where(_overdue(after, at))
-        .order_by(runs.c.next_retry_at)
+        .order_by(func.coalesce(runs.c.next_retry_at, runs.c.scheduled_for))
         .limit(limit)
     )
     return [
@@ -112,18 +127,30 @@ def overdue_retries(conn: Connection, after: float, at: datetime, limit: int) ->
             int(r.attempts or 0),
             r.schedule,
             r.scheduled_for,
+            bool(r.held),
         )
         for r in rows
+        if not r.held or _released(r.schedule, r.scheduled_for, r.jitter_seconds) < cutoff
     ]
 
 
+def _released(schedule: str, nominal: datetime, jitter: int | None) -> datetime:
+    return fire_time(schedule, nominal, jitter or 0)
+
+
 def claim_resend(conn: Connection, run: OverdueRetry, after: float, at: datetime) -> bool:
-    """Take ``run`` for a re-send if it is still overdue as read: due again at ``at``, with
-    the reason and the reaper as what sent its message. False: a worker or another reaper
-    got there first."""
+    """Take ``run`` for a re-send if it is still overdue as read, with the reason and the
+    reaper as what sent its message: a retry is due again at ``at`` (a lost re-send is sent
+    again one grace later), a fire is no longer held. False: a worker or another reaper got
+    there first."""
+    values: dict[str, Any] = {"reason": RESENT_REASON, "origin": RunOrigin.REAPER.value}
+    if run.held:
+        values.update(held=False, reason=RESENT_FIRE_REASON)
+    else:
+        values.update(next_retry_at=at)
     result = conn.execute(
         update(runs)
         .where(runs.c.id == run.id, runs.c.attempts == run.attempts, _overdue(after, at))
-        .values(next_retry_at=at, reason=RESENT_REASON, origin=RunOrigin.REAPER.value)
+        .values(**values)
     )
     return bool(result.rowcount)

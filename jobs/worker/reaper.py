@@ -8,7 +8,8 @@ It also re-sends a RETRY run whose retry message is overdue (stranded in the bro
 delayed-delivery queues) as its next attempt, published with confirms. The message is
 numbered one past the overdue one (``retries``), so should the original still turn up, a
 newer attempt owns the run and the worker's start check acks it without running it; it
-uses one of the job's retries.
+uses one of the job's retries. A held fire still PENDING past its release is re-sent the same
+way, once.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def resend_overdue(
     sent = [run.id for run in claimed if run.id not in failed]
     if sent:
         REAPED["retry_resent"] += len(sent)
-        log.warning("reaper: re-sent %d runs whose retry was overdue", len(sent))
+        log.warning("reaper: re-sent %d runs whose retry or held fire was overdue", len(sent))
     return sent
 
 

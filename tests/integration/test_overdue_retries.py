@@ -16,7 +16,7 @@ from broker.publisher import ConfirmingPublisher, OutgoingMessage
 from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.store.reaping import RESENT_REASON
-from jobs.store.runs import RunRecord
+from jobs.store.runs import NewRun, RunRecord, utcnow
 from jobs.worker.reaper import resend_overdue
 from tests.support import testjobs
 from tests.support.waiting import wait_for
@@ -191,3 +191,25 @@ def test_a_retry_not_yet_overdue_is_left_alone(
     # Once overdue it is re-sent (and so finishes, leaving nothing behind for other tests).
     assert run.id in resend_overdue(app, publisher.publish, at=overdue_at(app, waiting, 1))
     assert finished(app, run.id).state == "SUCCESS"
+
+
+def test_a_held_fire_never_released_is_re_sent_once_overdue_and_runs(
+    celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer, publisher: ConfirmingPublisher
+) -> None:
+    # As the beat records a fire it hands to the broker ahead of its time; its message is
+    # lost in the hold queue (never published here).
+    app = celery_session_app
+    queue = app.topology.work_queue("default").name
+    due = utcnow()
+    fire = NewRun(uuid.uuid4().hex, "add", queue, {"x": 4, "y": 5}, schedule="s", scheduled_for=due)
+    with app.store.engine.begin() as conn:
+        app.store.insert_pending(conn, [fire], due, held=True)
+    grace = app.settings.worker.retry_overdue
+
+    early = resend_overdue(app, publisher.publish, at=due + timedelta(seconds=grace - 1))
+    assert fire.id not in early
+    assert fire.id in resend_overdue(app, publisher.publish, at=due + timedelta(seconds=grace + 1))
+
+    record = finished(app, fire.id)
+    assert record.state == "SUCCESS" and record.result == 9 and record.attempts == 1
+    assert record.origin == "reaper" and record.schedule == "s"

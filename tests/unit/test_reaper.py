@@ -13,7 +13,7 @@ from jobs.celery_app import BeatkeeperCelery
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
-from jobs.store.reaping import claim_resend, overdue_retries
+from jobs.store.reaping import RESENT_FIRE_REASON, claim_resend, overdue_retries
 from jobs.store.runs import NewRun, utcnow
 from jobs.worker.reaper import MARGIN, reap_once, resend_message
 from tests.conftest import settings_env
@@ -130,3 +130,27 @@ def test_the_re_sent_message_is_the_runs_next_attempt_with_its_arguments_and_sch
     assert message.headers["beatkeeper_schedule"] == "s"
     args, kwargs, _ = json.loads(message.body)
     assert [args, kwargs] == [[2], {"x": 1}]
+
+
+def test_a_held_fire_still_pending_past_its_release_is_re_sent_once_and_not_before(
+    app: BeatkeeperCelery,
+) -> None:
+    grace = app.settings.worker.retry_overdue
+    queue = app.topology.work_queue("default").name
+    now = utcnow()
+    fires = [
+        NewRun(
+            name, "add", queue, {"x": 1}, schedule="s", scheduled_for=now - timedelta(seconds=ago)
+        )
+        for name, ago in (("stuck", grace + 5), ("held", grace - 5))
+    ]
+    with app.store.engine.begin() as conn:
+        app.store.insert_pending(conn, fires, now - timedelta(seconds=grace + 60), held=True)
+        (found,) = overdue_retries(conn, grace, now, 10)
+        assert (found.id, found.held) == ("stuck", True)
+        assert claim_resend(conn, found, grace, now) is True
+        assert overdue_retries(conn, grace, now + timedelta(days=1), 10)[0].id == "held"
+    stuck = app.store.get("stuck")
+    assert stuck is not None and stuck.state == "PENDING" and not stuck.held
+    assert stuck.reason == RESENT_FIRE_REASON and stuck.origin == "reaper"
+    assert resend_message(app, found).headers["retries"] == 1
