@@ -195,3 +195,16 @@ def test_a_write_with_the_ui_session_from_another_origin_or_none_is_refused(
         "/api/jobs/no-such-thing/runs", json={}, headers={"Origin": "http://testserver"}
     )
     assert same.status_code == 404
+
+
+def test_rate_limits_count_per_principal_not_per_address(tmp_path: Path) -> None:
+    with auth_app(tmp_path, rate_limit_enqueue="2/minute") as found:
+        first = found.accounts.create_token("one", ["enqueue"], "test").secret
+        second = found.accounts.create_token("two", ["enqueue"], "test").secret
+        for secret, expected in ((first, 404), (first, 404), (first, 429), (second, 404)):
+            answer = found.client.post(
+                "/api/jobs/no-such-job/runs",
+                json={},
+                headers={"Authorization": f"Bearer {secret}"},
+            )
+            assert answer.status_code == expected

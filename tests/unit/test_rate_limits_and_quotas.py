@@ -66,7 +66,8 @@ def test_bulk_retries_and_cancels_count_as_enqueues(client: TestClient) -> None:
     for _ in range(2):
         assert client.post("/api/runs/bulk", json=bulk).status_code == 200
     assert client.post("/api/runs/bulk", json=bulk).status_code == 429
-    assert client.post("/runs/bulk/cancel", data={"confirm": "yes"}).status_code == 429
+    form = {"confirm": "yes", "csrf": csrf(client)}  # the CSRF check comes first
+    assert client.post("/runs/bulk/cancel", data=form).status_code == 429
 
 
 def test_the_ui_forms_count_against_the_same_limits(client: TestClient) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from jobs.services.jobs import JobService
+from webapp.auth.api import current_principal
+from webapp.auth.principal import Principal
 from webapp.ratelimits import Limited, RateLimits
 from webapp.settings import WebSettings
 
@@ -25,17 +27,22 @@ def next_page(request: Request, **params: str | int) -> str:
     return f'<{public_url(request, following.path)}?{following.query}>; rel="next"'
 
 
-def requester(request: Request) -> str:
-    """Whom a request counts against: its client address until a principal exists."""
+def requester(request: Request, principal: Principal) -> str:
+    """Whom a request counts against: the signed-in user or token, else its client address
+    (open development, where nobody signs in)."""
+    if principal.authenticated:
+        return f"{principal.kind}:{principal.name}"
     return request.client.host if request.client else "unknown"
 
 
 def rate_limited(kind: Limited) -> Any:
     """A route dependency counting the request against its principal's ``kind`` limit."""
 
-    async def check(request: Request) -> None:
+    async def check(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> None:
         limits: RateLimits = request.app.state.rate_limits
-        limits.hit(kind, requester(request))
+        limits.hit(kind, requester(request, principal))
 
     return Depends(check)
 

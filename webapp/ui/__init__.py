@@ -74,11 +74,12 @@ def create_app(
     )
 
     errors.install(app)
-    limit_writes(app, rate_limits or rate_limits_of(settings))
-    formatting.install(app)
     if gate is None:
         gate = Gate(Accounts(service.store.engine), settings.auth_required)
+    # Before limit_writes: hooks run in order, and the limits count per principal.
     auth_ui.install(app, gate)
+    limit_writes(app, rate_limits or rate_limits_of(settings))
+    formatting.install(app)
     app.register_blueprint(access_pages.bp)
 
     app.register_blueprint(pages.bp)

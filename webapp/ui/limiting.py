@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
+from webapp.auth.ui import current_principal
 from webapp.ratelimits import Limited, RateLimits
 
 # POSTs whose path (after /schedules/<name>) sends runs rather than changing the schedule.
@@ -24,4 +25,6 @@ def limit_writes(app: Flask, limits: RateLimits) -> None:
     def _count() -> None:
         kind = kind_of(request.path) if request.method == "POST" else None
         if kind is not None:
-            limits.hit(kind, request.remote_addr or "unknown")
+            principal = current_principal()  # set by webapp/auth/ui.py's guard, which runs first
+            who = f"{principal.kind}:{principal.name}" if principal.authenticated else None
+            limits.hit(kind, who or request.remote_addr or "unknown")
