@@ -13,6 +13,7 @@ from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobs.celery_app import BeatkeeperCelery
@@ -40,6 +41,7 @@ from webapp.settings import WebSettings
 from webapp.ui import create_app as create_flask_app
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ANY_METHOD = sorted(WRITE_METHODS | {"GET", "HEAD", "OPTIONS", "TRACE", "QUERY"})
 
 
 class SameOriginAPI:
@@ -149,16 +151,29 @@ def create_app(
     # a2wsgi's WSGIMiddleware is an ASGI app; its hints do not match Starlette's ASGIApp protocol.
     monitoring = install_monitoring(api, flask_app, celery_app)
 
-    # Anything else under /api is a JSON 404 in the one error shape, not a Flask page.
-    # Keep it the last /api route: a route added after it would never be reached.
-    # It needs the read permission, so without credentials it says nothing about what exists.
+    # Anything else under /api is a JSON 404 (or 405 with Allow for a path served with other
+    # methods) in the one error shape, not a Flask page. Keep it the last /api route: a route
+    # added after it would never be reached. It needs the read permission, so without
+    # credentials it says nothing about what exists.
     @api.api_route(
         "/api/{rest:path}",
-        methods=sorted(WRITE_METHODS | {"GET"}),
+        methods=ANY_METHOD,
         include_in_schema=False,
         dependencies=[allow(Action.READ)],
     )
-    async def no_such_route(rest: str) -> JSONResponse:
+    async def no_such_route(rest: str, request: Request) -> JSONResponse:
+        allowed = [
+            method
+            for method in sorted(WRITE_METHODS | {"GET"})
+            if any(
+                route.matches({**request.scope, "method": method})[0] == Match.FULL
+                for route in api.router.routes[:-2]  # not this catch-all, nor the Flask mount
+            )
+        ]
+        if allowed:
+            refused = error_response(405, f"{request.method} not allowed; use {', '.join(allowed)}")
+            refused.headers["Allow"] = ", ".join(allowed)
+            return refused
         return error_response(404, f"no API route /api/{rest}")
 
     api.mount("/", WSGIMiddleware(flask_app))  # type: ignore[arg-type]
