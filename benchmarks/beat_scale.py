@@ -300,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.monotonic()
     prefix = f"bk-bscale-{secrets.token_hex(4)}"
     env = bench.bench_env(prefix, "")
+    # The default quota (50,000 live schedules) would refuse the edit trials at 100k and 1M.
+    env["BEATKEEPER_MAX_SCHEDULES"] = str(max(args.sizes, default=0) + args.burst + 1000)
     settings = JobsSettings.from_env({**env, "DATABASE_URL": "sqlite:///unused.db"})
     args.broker_url = settings.broker.url
     topology = describe(settings.broker)
