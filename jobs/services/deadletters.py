@@ -236,10 +236,12 @@ class DeadLetterService:
             run = self.store.get(run_id, with_history=False) if run_id else None
             if run is not None:
                 runs[letter.key] = run
-                # The worker numbers an attempt retries + 1; counting the attempts made so
-                # far makes the re-driven execution a new attempt, not a rewrite of the last.
+                # An attempt is keyed by its retries header: one past the letter's own and
+                # past every attempt recorded makes the re-driven execution a new attempt,
+                # not a rewrite of the last, even when the store has not caught up with the
+                # worker yet (its outbox writes in batches).
                 retries = int(letter.headers.get("retries") or 0)
-                extra["retries"] = max(retries, run.attempts)
+                extra["retries"] = max(retries + 1, run.attempts)
             return letter.outgoing(spec.exchange, spec.routing_key, set_headers=extra)
 
         try:

@@ -55,10 +55,13 @@ def finished(app: BeatkeeperCelery, run_id: str, timeout: float = 20.0) -> RunRe
 
 
 def dead_lettered(service: DeadLetterService, enqueuer: Enqueuer, n: int) -> list[str]:
-    """Enqueue ``n`` runs that fail at once and wait until all are in the default DLQ."""
+    """Enqueue ``n`` runs that fail at once and wait until all are in the default DLQ and
+    their runs say so (the worker's outbox writes them in batches)."""
     keys = [uuid.uuid4().hex for _ in range(n)]
     ids = [enqueuer.enqueue("fails_until_released", {"key": k}).id for k in keys]
     wait_for(lambda: service.queue("default").count >= n)
+    store = enqueuer.app.store
+    wait_for(lambda: all(getattr(store.get(i), "dead_lettered", False) for i in ids))
     return ids
 
 

@@ -133,13 +133,9 @@ class FireTimeOut(BaseModel):
     local: datetime
 
 
-class ScheduledRunOut(RunOut):
-    lateness_ms: float | None
-
-
 class ScheduleDetailOut(ScheduleOut):
     upcoming: list[FireTimeOut]
-    runs: list[ScheduledRunOut]
+    runs: list[RunOut]
 
     @classmethod
     def of_detail(cls, detail: ScheduleDetail) -> ScheduleDetailOut:
@@ -147,9 +143,6 @@ class ScheduleDetailOut(ScheduleOut):
             {
                 **_with_status(detail.schedule, detail.status),
                 "upcoming": [FireTimeOut(utc=f.utc, local=f.local) for f in detail.upcoming],
-                "runs": [
-                    ScheduledRunOut(**RunOut.of(r).model_dump(), lateness_ms=r.lateness_ms)
-                    for r in detail.runs
-                ],
+                "runs": [RunOut.of(r) for r in detail.runs],
             }
         )
