@@ -36,19 +36,17 @@ import shlex
 import signal
 import sys
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 from kombu import Connection as AmqpConnection
 
 from benchmarks import beat as bench
 from benchmarks.beat_data import JOB, KWARGS, Planned, idle_plan, insert_schedules
 from benchmarks.beat_floor import hold_messages, publish_held
-from benchmarks.harness import workspace
+from benchmarks.harness import migrated_database, workspace
 from broker import declare as broker_declare
 from broker.topology import describe
 from jobs.factory import create_celery_app
@@ -57,7 +55,6 @@ from jobs.schedules.kinds import TriggerKind
 from jobs.services.schedules import ScheduleManager
 from jobs.settings import BeatSettings, JobsSettings
 from jobs.store import make_engine
-from jobs.store.migrate import upgrade
 from jobs.store.schedule_bulk import create_many
 from jobs.store.schedules import ScheduleStore
 
@@ -83,25 +80,6 @@ class SizeResult:
     publish_floor: bench.BurstResult
     hold_floor: bench.BurstResult
     peak_rss_mb: float
-
-
-@contextlib.contextmanager
-def database(store: str, tmp: Path, tag: str) -> Iterator[str]:
-    if store == "sqlite":
-        url = f"sqlite:///{tmp}/{tag}.db"
-        upgrade(url)
-        yield url
-        return
-    name = f"bk_scale_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{POSTGRES}/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def create_idle(url: str, size: int) -> float:
@@ -142,7 +120,7 @@ def measure_size(
     store_kind: str, size: int, env: dict[str, str], tmp: Path, queue: str, args: argparse.Namespace
 ) -> SizeResult:
     tag = f"{store_kind}-{size}"
-    with database(store_kind, tmp, tag) as url:
+    with migrated_database(store_kind, tmp, tag) as url:
         created = create_idle(url, size)
         print(f"  {size:,} schedules created at {created:,.0f}/s", flush=True)
         env = {**env, "DATABASE_URL": url}

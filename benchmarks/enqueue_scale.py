@@ -21,12 +21,9 @@ import dataclasses
 import os
 import sys
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import psutil
-import psycopg
 from kombu import Connection as AmqpConnection
 
 from benchmarks._http import percentile
@@ -45,32 +42,11 @@ from benchmarks.enqueue import (
     start_web,
     wait_http,
 )
-from benchmarks.harness import free_port, workspace
+from benchmarks.harness import free_port, migrated_database, workspace
 from broker import declare as broker_declare
-from jobs.store.migrate import upgrade
 
 POSTGRES = os.environ.get("BEATKEEPER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 TARGET_SPEEDUP = 1.5  # PostgreSQL, 2 web processes against 1
-
-
-@contextlib.contextmanager
-def database(store: str, tmp: Path) -> Iterator[str]:
-    """A migrated, empty database for one store; dropped (PostgreSQL) at the end."""
-    if store == "sqlite":
-        url = f"sqlite:///{tmp}/scale-{uuid.uuid4().hex[:6]}.db"
-        upgrade(url)
-        yield url
-        return
-    name = f"bk_scale_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{POSTGRES}/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def postgres_cpu() -> float:
@@ -216,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{os.cpu_count()} cores"
         )
         for store in args.stores.split(","):
-            with database(store, tmp) as url:
+            with migrated_database(store, tmp, "scale") as url:
                 rows += run_store(runner, bench, store, url, args)
     rows = best(rows)
     print()

@@ -270,3 +270,33 @@ def wait_quiet(max_wait: float) -> float:
     while background > QUIET_PCT and time.monotonic() < deadline:
         background = quiet_check()
     return background
+
+
+POSTGRES = os.environ.get("BEATKEEPER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+@contextlib.contextmanager
+def migrated_database(store: str, tmp: Path, tag: str) -> Iterator[str]:
+    """A migrated, empty database for one store (``sqlite`` in ``tmp``, else a new database on
+    ``POSTGRES``), named after ``tag``; a PostgreSQL one is dropped at the end."""
+    import uuid
+
+    import psycopg
+
+    from jobs.store.migrate import upgrade
+
+    if store == "sqlite":
+        url = f"sqlite:///{tmp}/{tag}-{uuid.uuid4().hex[:6]}.db"
+        upgrade(url)
+        yield url
+        return
+    name = f"bk_{tag.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{POSTGRES}/{name}"
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

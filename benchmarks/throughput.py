@@ -25,11 +25,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from kombu import Connection as AmqpConnection
 from sqlalchemy import select
 
@@ -40,6 +39,7 @@ from benchmarks.harness import (
     cpu_model,
     git_state,
     memory_gib,
+    migrated_database,
     rabbitmq_version,
     versions,
     wait_quiet,
@@ -53,7 +53,6 @@ from jobs.enqueue import Enqueuer
 from jobs.factory import create_celery_app
 from jobs.settings import JobsSettings
 from jobs.store import make_engine
-from jobs.store.migrate import upgrade
 from jobs.store.tables import runs
 
 POSTGRES = os.environ.get("BEATKEEPER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -312,25 +311,6 @@ class Context:
         self.app.close()
 
 
-@contextlib.contextmanager
-def database(store: str, tmp: Path) -> Iterator[str]:
-    if store == "sqlite":
-        url = f"sqlite:///{tmp}/throughput.db"
-        upgrade(url)
-        yield url
-        return
-    name = f"bk_tp_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{POSTGRES}/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # -- report ------------------------------------------------------------------------------------
 def machine() -> str:
     broker = os.environ.get("BEATKEEPER_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -388,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[Cell] = []
     with workspace(args.keep, prefix="bk-throughput-") as tmp:
         for store in args.stores.split(","):
-            with database(store, tmp) as url:
+            with migrated_database(store, tmp, "throughput") as url:
                 ctx = Context(args, tmp, store, url)
                 try:
                     for work in args.work.split(","):
