@@ -37,8 +37,13 @@ class StartView:
 
 # Built once: the read runs before every attempt, so its statement is not rebuilt each time.
 _STATE = select(runs.c.state).where(runs.c.id == bindparam("run_id"))
+# The state is read again with the attempts, in one statement, so both come from one
+# snapshot: a finish committed between two reads showed a STARTED run whose attempts had
+# all ended, and the delivery ran the job a second time.
 _ATTEMPTS = (
     select(
+        runs.c.state,
+        run_attempts.c.number,
         run_attempts.c.retry,
         run_attempts.c.delivery,
         run_attempts.c.finished_at,
@@ -47,17 +52,23 @@ _ATTEMPTS = (
         worker_heartbeats.c.beat_at,
     )
     .select_from(
-        run_attempts.outerjoin(worker_heartbeats, worker_heartbeats.c.owner == run_attempts.c.owner)
+        runs.outerjoin(run_attempts, run_attempts.c.run_id == runs.c.id).outerjoin(
+            worker_heartbeats, worker_heartbeats.c.owner == run_attempts.c.owner
+        )
     )
-    .where(run_attempts.c.run_id == bindparam("run_id"))
+    .where(runs.c.id == bindparam("run_id"))
 )
 
 
 def read_start(conn: Connection, run_id: str) -> StartView:
-    """One primary-key read for a waiting run (the common case); attempts otherwise."""
+    """One primary-key read for a waiting run (the common case); otherwise the state again
+    with the attempts, in one statement (one snapshot)."""
     state = conn.execute(_STATE, {"run_id": run_id}).scalar()
     if state is None or state == "PENDING":
         return StartView(state)
+    rows = conn.execute(_ATTEMPTS, {"run_id": run_id}).all()
+    if not rows:
+        return StartView(None)  # deleted between the two reads
     seen = tuple(
         SeenAttempt(
             AttemptKey(row.retry or 0, row.delivery or 0),
@@ -66,9 +77,10 @@ def read_start(conn: Connection, run_id: str) -> StartView:
             row.owner,
             row.beat_at,
         )
-        for row in conn.execute(_ATTEMPTS, {"run_id": run_id})
+        for row in rows
+        if row.number is not None  # the outer join's row of a run with no attempts
     )
-    return StartView(state, seen)
+    return StartView(rows[0].state, seen)
 
 
 def beat(conn: Connection, owner: str, at: datetime) -> None:

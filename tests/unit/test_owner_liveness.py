@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from jobs.store import RunStore, make_engine
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
@@ -130,3 +131,27 @@ def test_a_redelivery_takes_over_at_once_when_the_owner_died(
         assert history == [("WORKER_LOST", "w1"), (None, "w2")]
     finally:
         outbox.stop()
+
+
+def test_a_finish_committed_while_a_delivery_reads_is_seen_whole_and_the_run_is_skipped(
+    free_sqlite_url: str,
+) -> None:
+    store = RunStore(make_engine(free_sqlite_url))
+    owner = RunStore(make_engine(free_sqlite_url))  # the other process, its own connections
+    owner.start_attempt(AttemptStarted(RUN, K0, "w1", T0, owner="other-host/1/1"))
+    finish = AttemptFinished(RUN, K0, Outcome.SUCCESS, T0, result=2)
+    reads: list[str] = []
+
+    def finish_after_the_first_read(*args: object) -> None:
+        reads.append(str(args[2]))
+        if len(reads) == 1:  # the owner's finish lands between the delivery's reads
+            writer = threading.Thread(target=owner.apply, args=([finish],))
+            writer.start()
+            writer.join()
+
+    event.listen(store.engine, "after_cursor_execute", finish_after_the_first_read)
+    view = store.start_view(RUN.id)
+
+    assert len(reads) == 2
+    assert view.state == "SUCCESS"
+    assert decide(view, K1, "me", lambda _: True) is Verdict.SKIP
