@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import deque
 from datetime import datetime
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 SUFFIX = ".journal"
 # A journal never empty between commits is rewritten with its pending events past this size.
 REWRITE_AT = 8 * 1024 * 1024
+# How often an adoption that waits for another adopter looks at the lock again.
+ADOPT_POLL = 0.05
 
 
 def encode(event: WorkerEvent) -> str:
@@ -99,15 +102,27 @@ class Journal:
         return cls(directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}")
 
     @classmethod
-    def adopt(cls, path: Path) -> Journal | None:
-        """Open the journal of a process that is gone; None while its owner still holds it."""
+    def adopt(cls, path: Path, wait: float = 0.0) -> Journal | None:
+        """Open the journal of a process that is gone; None while someone holds it (its owner,
+        or another process adopting it) for longer than ``wait`` seconds."""
         lock = open(f"{path}.lock", "a+b")  # noqa: SIM115  (closed below, or by the journal)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            return None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    lock.close()
+                    return None
+                time.sleep(ADOPT_POLL)
         return cls(path, _read(path), lockfile=lock)
+
+    @staticmethod
+    def pid_of(path: Path) -> int | None:
+        """The process a journal file was created by (its name starts with the pid)."""
+        head = path.name.split("-", 1)[0]
+        return int(head) if head.isdigit() else None
 
     def append(self, event: WorkerEvent) -> None:
         line = (encode(event) + "\n").encode()
