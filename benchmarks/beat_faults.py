@@ -12,7 +12,7 @@ read):
    first fires are out; seconds until the process exited, its exit status, and (Beatkeeper)
    whether its lease was released. Celery's entries are crontabs at a minute boundary.
 2. SIGTERM while another process holds SQLite's write lock (Beatkeeper only: Celery's
-   scheduler has no SQL store).
+   scheduler has no SQL store), once in the beat's backoff and once inside its lock wait.
 3. Broker unreachable (a closed port), 60 schedules every second: CPU in % of one core
    and log lines over ``--window`` seconds once the beat has met the outage.
 4. Takeover: a standby beat's lease after the leader's kill -9 (Celery has no standby).
@@ -55,6 +55,7 @@ from benchmarks.beat_data import burst_plan, insert_schedules
 from benchmarks.harness import free_port, workspace
 from broker import declare as broker_declare
 from broker.topology import describe
+from jobs.beat.runner import Backoff
 from jobs.factory import create_celery_app
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.schedules.kinds import TriggerKind
@@ -166,21 +167,32 @@ def every_second(env: dict[str, str], count: int) -> None:
         app.store.engine.dispose()
 
 
-def bk_sigterm_locked(env: dict[str, str], tmp: Path) -> str:
-    url = fresh_database(tmp, "bk-locked")
+def bk_sigterm_locked(env: dict[str, str], tmp: Path, tag: str, delay: float) -> str:
+    """SIGTERM ``delay`` seconds after the beat logged "store lost"; the lock stays held."""
+    url = fresh_database(tmp, tag)
     env = {**env, "DATABASE_URL": url}
     every_second(env, 1)
-    beat = start_beatkeeper(env, tmp, "bk-locked")
+    beat = start_beatkeeper(env, tmp, tag)
     holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     try:
         beat.wait_mark("ticking", 60)
         holder.execute("BEGIN IMMEDIATE")
         wait(lambda: beat.count_log("store lost") > 0, 30, "'store lost'")
+        time.sleep(delay)
         took, code = exit_after_sigterm(beat)
+        released = beat.count_log("could not release the lease") == 0
     finally:
         holder.close()
         beat.stop()
-    return fmt_exit(took, code)
+    return fmt_exit(took, code) + (", lease released" if released else ", lease left to expire")
+
+
+def bk_sigterm_locked_both(env: dict[str, str], tmp: Path) -> str:
+    """Two moments: in the backoff after "store lost", and 0.1 s into the next lock wait
+    (SQLite's wait cannot be interrupted: the worst case)."""
+    idle = bk_sigterm_locked(env, tmp, "bk-locked", 0.0)
+    waiting = bk_sigterm_locked(env, tmp, "bk-locked-wait", Backoff().first + 0.1)
+    return f"{idle} in its backoff; {waiting} in its lock wait"
 
 
 # -- 3. broker unreachable ---------------------------------------------------------------------
@@ -321,7 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             burst.celery = celery_sigterm_burst(env, tmp, args.schedules)
         rows.append(burst)
         step("SIGTERM with the SQLite store write-locked")
-        rows.append(Row("SIGTERM to exit, SQLite write lock held", bk_sigterm_locked(env, tmp)))
+        rows.append(
+            Row("SIGTERM to exit, SQLite write lock held", bk_sigterm_locked_both(env, tmp))
+        )
         step(f"broker unreachable, {args.window:g} s window")
         outage = Row(f"broker unreachable, 60 schedules every 1 s, over {args.window:g} s", "")
         outage.beatkeeper = str(bk_broker_down(env, tmp, args.window))

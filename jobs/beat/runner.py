@@ -116,7 +116,10 @@ class BeatRunner:
             return self._failed("store", exc)
 
     def stop(self) -> None:
-        """Graceful stop: give the lease up at once so that a standby takes over now."""
+        """Graceful stop: give the lease up at once so that a standby takes over now.
+
+        The release waits only briefly for a lock; a store it cannot write to leaves the
+        lease to expire, so the stop never hangs."""
         fence, self.fence, self.engine = self.fence, None, None
         if fence is None:
             return

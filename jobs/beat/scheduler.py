@@ -9,7 +9,7 @@ Stopping: SIGTERM and SIGINT raise ``SystemExit`` in the beat's loop (Celery's o
 would first call ``close()`` from inside the signal handler, which builds the scheduler
 again when the signal arrives during start-up), except inside a record-and-send transaction,
 where the stop waits for the commit. Celery's loop then calls ``close()``, which releases
-the lease, so a standby takes over at once.
+the lease, so a standby takes over at once (or, when the store is locked, leaves it to expire).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from jobs.store.schedules import ScheduleStore
 
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_MS = 1500
+SQLITE_BUSY_MS = 1000
 
 
 def _short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
@@ -89,9 +89,10 @@ class DatabaseScheduler(Scheduler):
         app = self.app
         self._stop = GracefulStop()
         self._stop.install()
-        # The beat's own engine: on SQLite it waits 1.5 s for the write lock, not the 10 s the
+        # The beat's own engine: on SQLite it waits 1 s for the write lock, not the 10 s the
         # others wait, so that a lock held by another process is an outage it backs off
-        # from, and a SIGTERM meanwhile is served within 2 s.
+        # from. A SIGTERM is served within 2 s even then: SQLite's wait cannot be interrupted
+        # (up to 1 s), the lease's release waits at most RELEASE_WAIT, then the process exits.
         self._db = make_db_engine(app.settings.database_url)
         if self._db.dialect.name == "sqlite":
             event.listen(self._db, "connect", _short_busy_timeout)

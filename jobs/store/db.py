@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.types import TypeDecorator
 
@@ -54,3 +56,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.drivername in ("postgresql", "postgres"):
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@contextmanager
+def bounded_transaction(engine: Engine, timeout: float) -> Iterator[Connection]:
+    """A transaction that waits at most ``timeout`` seconds for a lock, then raises.
+
+    SQLite: the connection's busy_timeout, put back before the connection returns to the
+    pool. PostgreSQL: ``SET LOCAL`` lock and statement timeouts, which end with the transaction.
+    """
+    millis = max(1, int(timeout * 1000))
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            usual = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={millis}")
+            conn.commit()  # end the implicit transaction the PRAGMA opened
+        try:
+            with conn.begin():
+                if not sqlite:
+                    conn.execute(text(f"SET LOCAL lock_timeout = {millis}"))
+                    conn.execute(text(f"SET LOCAL statement_timeout = {millis}"))
+                yield conn
+        finally:
+            if sqlite:
+                conn.rollback()
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={usual}")
+                conn.commit()

@@ -10,6 +10,8 @@ Rules (the whole protocol):
   until the fires are recorded and sent, so a standby cannot take over in between, and a leader
   deposed while it was slow finds another epoch and sends nothing.
 - A graceful stop releases the lease at once (owner NULL, expired), so a standby need not wait.
+  The release waits only a moment for a lock: when the store is locked it gives up, and the
+  lease expires by itself (a stop never hangs on a store it cannot write to).
 Expiry compares wall clocks of the beats' hosts: keep them synchronised (NTP), as for cron.
 """
 
@@ -21,9 +23,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jobs.store.db import bounded_transaction
 from jobs.store.tables import beat_lease
 
 DEFAULT_LEASE = "beat"
+RELEASE_WAIT = 0.25  # seconds a graceful stop waits for a lock before leaving the lease to expire
 
 
 @dataclass(frozen=True)
@@ -135,9 +139,12 @@ class LeaseStore:
         with self.engine.begin() as conn:
             return self.hold(conn, fence, now, ttl, evaluated)
 
-    def release(self, fence: Fence, now: datetime) -> bool:
-        """Give the lease up at once (graceful stop); the epoch stays for the next leader."""
-        with self.engine.begin() as conn:
+    def release(self, fence: Fence, now: datetime, wait: float = RELEASE_WAIT) -> bool:
+        """Give the lease up at once (graceful stop); the epoch stays for the next leader.
+
+        Raises (``SQLAlchemyError``) when no lock is had within ``wait`` seconds.
+        """
+        with bounded_transaction(self.engine, wait) as conn:
             result = conn.execute(
                 update(beat_lease)
                 .where(

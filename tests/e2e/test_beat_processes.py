@@ -4,6 +4,7 @@ whose broker is down backs off instead of spinning."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -182,16 +183,17 @@ def insert_schedules(stack: Any, count: int, first_fire: datetime) -> None:
         conn.execute(update(scheduler_state).values(value=1))
 
 
-def exits_by_itself(beat: subprocess.Popen[bytes]) -> int:
+def exits_by_itself(beat: subprocess.Popen[bytes], within: float = 30.0) -> int:
     """SIGTERM, then the exit status; how long it took is ``benchmarks.beat_faults``' job.
 
-    The wait is only a bound for a hang (the fixture would SIGKILL it); it is not the claim.
+    ``within`` is only a bound for a hang (the fixture would SIGKILL it), counted from the
+    signal and generous for a loaded machine; it is not the claim.
     """
     beat.send_signal(signal.SIGTERM)
     try:
-        return beat.wait(30)
+        return beat.wait(within)
     except subprocess.TimeoutExpired:
-        pytest.fail("the beat did not exit after SIGTERM")
+        pytest.fail(f"the beat did not exit within {within:g} s of SIGTERM")
 
 
 def test_a_beat_with_ten_thousand_schedules_stops_on_sigterm_mid_burst_and_hands_over(
@@ -244,7 +246,7 @@ def test_a_beat_whose_broker_is_down_backs_off_and_logs_the_outage_once(stack: A
     assert scheduled_fires(stack, "busy") == []
 
 
-def test_a_beat_locked_out_of_its_sqlite_store_keeps_running_and_stops_on_sigterm(
+def test_a_beat_locked_out_of_its_sqlite_store_stops_on_sigterm_and_a_standby_leads_after_expiry(
     stack: Any,
 ) -> None:
     stack.manager.create(
@@ -257,20 +259,31 @@ def test_a_beat_locked_out_of_its_sqlite_store_keeps_running_and_stops_on_sigter
         ),
         by="test",
     )
-    with running("beat-locked", BEAT, stack.env, stack.tmp) as beat:
+    with contextlib.ExitStack() as processes:
+        beat = processes.enter_context(running("beat-locked", BEAT, stack.env, stack.tmp))
         log = stack.tmp / "beat-locked.log"
-        wait_for(lambda: leader(stack), 30)
+        first = wait_for(lambda: leader(stack), 30)
+        processes.enter_context(running("beat-standby", BEAT, stack.env, stack.tmp))
         path = stack.env["DATABASE_URL"].removeprefix("sqlite:///")
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # the write lock, as another process would hold it
         try:
             wait_for(lambda: "store lost" in log.read_text(), 20)
             assert beat.poll() is None, "the beat exited"
-            # Still locked out: it stops by itself, without waiting for the lock.
-            assert exits_by_itself(beat) == 0
+            # Still locked out: it gives up releasing its lease after a moment and exits (the
+            # issue asks for 2 s, measured by benchmarks.beat_faults; 5 s is a bound for a hang).
+            assert exits_by_itself(beat, within=5.0) == 0
+            assert "could not release the lease" in log.read_text()
         finally:
             holder.execute("ROLLBACK")
             holder.close()
+
+        def taken_over() -> LeaseStatus | None:
+            current = leader(stack)
+            return current if current and current.owner != first.owner else None
+
+        # The lease it could not release expires, and the standby takes it with the next epoch.
+        assert wait_for(taken_over, 30).epoch == first.epoch + 1
     text = log.read_text()
     assert text.count("store lost") == 1 and "Traceback" not in text
 

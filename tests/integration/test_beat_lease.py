@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from jobs.store import make_engine
 from jobs.store.lease import Fence, LeaseStore
@@ -78,6 +80,24 @@ def test_a_graceful_release_lets_a_standby_in_at_once(engine: Engine) -> None:
     assert lease.release(fence, at(0.1)) is True
     taken = lease.try_acquire("b", at(0.2), TTL)
     assert taken == Fence("b", fence.epoch + 1)
+
+
+def test_a_release_gives_up_after_a_moment_while_another_transaction_holds_the_lock(
+    engine: Engine,
+) -> None:
+    lease = LeaseStore(engine)
+    fence = lease.try_acquire("a", T0, TTL)
+    assert fence is not None
+    with engine.begin() as other:  # SQLite's write lock, or PostgreSQL's lock on the lease row
+        assert lease.hold(other, fence, at(0.1), TTL)
+        started = time.monotonic()
+        with pytest.raises(OperationalError):
+            lease.release(fence, at(0.2), wait=0.2)
+        waited = time.monotonic() - started
+    # Any other write waits 10 s for SQLite's lock, and for PostgreSQL's without end.
+    assert waited < 5.0, f"the release waited {waited:.1f} s for the lock"
+    assert lease.read().owner == "a"  # left to expire: a standby takes it then
+    assert lease.try_acquire("b", at(0.1 + TTL), TTL) == Fence("b", fence.epoch + 1)
 
 
 def test_a_standby_cannot_take_over_while_the_leader_records_fires_under_its_fence(
