@@ -66,3 +66,11 @@ def _web_settings() -> WebSettings:
 
 def _jobs_settings() -> JobsSettings:
     return _web_settings().jobs
+
+
+def cli_actor(claimed: str | None = None) -> str:
+    """Who the audit log records for a change made from this command line (``cli:<OS user>``);
+    a name given with ``--by`` is only a note beside it."""
+    from webapp.auth.principal import cli_principal
+
+    return cli_principal().actor(claimed)

@@ -6,46 +6,46 @@ from datetime import datetime
 
 import click
 
-from webapp.cli_common import _jobs_settings
-from webapp.cli_schedules import _next_fire, _schedule_manager, schedules
+from webapp.cli_common import _jobs_settings, cli_actor
+from webapp.cli_schedules import BY_HELP, _next_fire, _schedule_manager, schedules
 
 
 @schedules.command("pause")
 @click.argument("name")
-@click.option("--by", default="cli", show_default=True, help="who makes the change")
+@click.option("--by", default=None, help=BY_HELP)
 @click.option("--reason", default=None, help="why (kept with the schedule)")
-def schedules_pause(name: str, by: str, reason: str | None) -> None:
+def schedules_pause(name: str, by: str | None, reason: str | None) -> None:
     """Stop NAME from firing; fires already handed to the broker ahead of time are cancelled."""
-    _schedule_manager().pause(name, by, reason)
+    _schedule_manager().pause(name, cli_actor(by), reason)
     click.echo(f"paused {name}")
 
 
 @schedules.command("resume")
 @click.argument("name")
-@click.option("--by", default="cli", show_default=True, help="who makes the change")
+@click.option("--by", default=None, help=BY_HELP)
 @click.option("--reason", default=None, help="why (kept with the schedule)")
-def schedules_resume(name: str, by: str, reason: str | None) -> None:
+def schedules_resume(name: str, by: str | None, reason: str | None) -> None:
     """Resume NAME from now: fires missed while it was paused are not sent."""
-    record = _schedule_manager().resume(name, by, reason)
+    record = _schedule_manager().resume(name, cli_actor(by), reason)
     click.echo(f"resumed {name}; next fire {_next_fire(record)}")
 
 
 @schedules.command("delete")
 @click.argument("name")
-@click.option("--by", default="cli", show_default=True, help="who makes the change")
+@click.option("--by", default=None, help=BY_HELP)
 @click.option("--reason", default=None, help="why")
-def schedules_delete(name: str, by: str, reason: str | None) -> None:
+def schedules_delete(name: str, by: str | None, reason: str | None) -> None:
     """Delete NAME; its runs stay in the history."""
-    _schedule_manager().delete(name, by, reason)
+    _schedule_manager().delete(name, cli_actor(by), reason)
     click.echo(f"deleted {name}")
 
 
 @schedules.command("reset")
 @click.argument("name")
-@click.option("--by", default="cli", show_default=True, help="who makes the change")
-def schedules_reset(name: str, by: str) -> None:
+@click.option("--by", default=None, help=BY_HELP)
+def schedules_reset(name: str, by: str | None) -> None:
     """Make NAME, declared in code, follow its code definition again (undoes runtime edits)."""
-    record = _schedule_manager().reset(name, by)
+    record = _schedule_manager().reset(name, cli_actor(by))
     click.echo(f"reset {name} to its code definition; next fire {_next_fire(record)}")
 
 

@@ -6,19 +6,20 @@ from typing import TextIO
 
 import click
 
-from webapp.cli_schedules import _schedule_manager, schedules
+from webapp.cli_common import cli_actor
+from webapp.cli_schedules import BY_HELP, _schedule_manager, schedules
 
 
 @schedules.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
-@click.option("--by", "changed_by", default="cli", help="who made the change")
+@click.option("--by", "changed_by", default=None, help=BY_HELP)
 @click.option("--reason", default=None, help="why")
-def schedules_import(file: TextIO, changed_by: str, reason: str | None) -> None:
+def schedules_import(file: TextIO, changed_by: str | None, reason: str | None) -> None:
     """Create every schedule in FILE (JSON lines or a JSON array; - for stdin), or none:
     each bad line is reported with its number and field, and the exit code is 2."""
     from jobs.services.schedule_import import import_schedules
 
-    count = import_schedules(_schedule_manager(), file.read(), changed_by, reason)
+    count = import_schedules(_schedule_manager(), file.read(), cli_actor(changed_by), reason)
     click.echo(f"imported {count} schedules")
 
 

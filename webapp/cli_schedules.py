@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind
-from webapp.cli_common import Commands, _jobs_settings
+from webapp.cli_common import Commands, _jobs_settings, cli_actor
 
 if TYPE_CHECKING:
     from jobs.celery_app import BeatkeeperCelery
     from jobs.enqueue import Enqueuer
     from jobs.services.schedules import ScheduleManager
+
+
+# The audit log names the OS user (cli:alice): --by is kept only as a note beside it.
+BY_HELP = "a name to note beside cli:USER in the audit log (who is recorded is the OS user)"
 
 
 @click.group(cls=Commands)
@@ -59,7 +63,7 @@ def _schedule_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--catch-up", metavar="|".join(CatchUp), help="fires missed while down"),
         click.option("--catch-up-window", metavar="S", help="catch up at most S back"),
         click.option("--overlap", metavar="|".join(Overlap), help="previous run unfinished"),
-        click.option("--by", default="cli", show_default=True, help="who makes the change"),
+        click.option("--by", default=None, help=BY_HELP),
         click.option("--reason", default=None, help="why (kept with the schedule)"),
     ]
     for option in reversed(options):
@@ -161,7 +165,7 @@ def schedules_show(name: str) -> None:
 def schedules_create(name: str, paused: bool, **options: Any) -> None:
     """Create schedule NAME: --job and one of --cron, --every or --at are required."""
     given = _schedule_changes(options, name=name, enabled=not paused)
-    record = _schedule_manager().create(given, given.changed_by or "cli", given.reason)
+    record = _schedule_manager().create(given, cli_actor(given.changed_by), given.reason)
     click.echo(f"created {record.name}; next fire {_next_fire(record)}")
 
 
@@ -178,7 +182,7 @@ def schedules_edit(name: str, **options: Any) -> None:
     if not given.given() and not given.errors:
         click.echo(f"nothing to change in {name}; give at least one option", err=True)
         return
-    record = _schedule_manager().update(name, given, given.changed_by or "cli", given.reason)
+    record = _schedule_manager().update(name, given, cli_actor(given.changed_by), given.reason)
     click.echo(f"saved {record.name} (version {record.version}); next fire {_next_fire(record)}")
 
 

@@ -36,6 +36,11 @@ from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind
 
 # Who changes a schedule and why: kept with the change, not part of the definition.
 CHANGE_NOTE = ("changed_by", "reason")
+# Who made a change is the front end's principal (webapp/auth); changed_by is only a note.
+CHANGED_BY_NOTE = (
+    "optional, kept as a note only: the audit log records who the credentials say made the "
+    "change (a user, token:NAME, cli:USER), with this name beside it as '(claimed: ...)'"
+)
 # Each trigger kind's own field; the other two are cleared.
 TRIGGER_FIELD = {
     TriggerKind.CRON: "cron",
@@ -105,7 +110,7 @@ class ScheduleInput(BaseModel):
         description="interval schedules: a time on their grid (its phase), ISO 8601; without a "
         "UTC offset, wall time in the timezone. Null: keep the grid, or start it when saved",
     )
-    changed_by: str | None = Field(default=None, max_length=200)
+    changed_by: str | None = Field(default=None, max_length=200, description=CHANGED_BY_NOTE)
     reason: str | None = Field(default=None, max_length=2000)
 
     _errors: list[FieldError] = PrivateAttr(default_factory=list)

@@ -14,9 +14,13 @@ so the change and its audit row commit together or not at all::
 ``before`` and ``after`` are JSON-ready dicts of the subject's fields (datetimes become ISO
 8601 text); pass None for the side that does not exist (create, delete). Never put a secret
 in them: a token's or password's hash stays out (:func:`without_secrets` drops the keys named
-in ``SECRET_KEYS``). ``actor`` is the principal's name (``webapp.auth``) when there is one,
-else what the caller was told (``changed_by``), truncated to the column. Reads are paged,
-newest first, filtered by kind, subject, actor and action (:meth:`AuditLog.page`).
+in ``SECRET_KEYS``). ``actor`` is who made the change as the front end authenticated them
+(``Principal.actor`` in ``webapp/auth``: a user's name, ``token:NAME``, ``cli:OS-USER``,
+``anonymous@loopback`` in open development; ``code`` for code-declared schedules), never a
+name the client sent: a ``changed_by`` it claims is only a note beside it
+(:func:`with_claim`), and filtering by actor finds the rows with a note too. Truncated to
+the column. Reads are paged, newest first, filtered by kind, subject, actor and action
+(:meth:`AuditLog.page`).
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, or_, select
 
 from jobs.store.tables import audit_log
 
 SECRET_KEYS = frozenset({"password", "password_hash", "token", "token_hash", "secret", "hash"})
 ACTOR_LENGTH = 200
 MAX_PAGE = 1000
+CLAIM_NOTE = " (claimed: "  # then the claimed name and ")"
 
 
 class AuditKind(StrEnum):
@@ -66,6 +71,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def with_claim(actor: str, claimed: str | None) -> str:
+    """``actor``, with a different name the client claimed as a note: ``"ann (claimed: bob)"``."""
+    if not claimed or claimed == actor:
+        return actor
+    return f"{actor}{CLAIM_NOTE}{claimed})"
 
 
 def without_secrets(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -123,11 +135,13 @@ class AuditLog:
         for column, value in (
             (audit_log.c.kind, kind),
             (audit_log.c.subject, subject),
-            (audit_log.c.actor, actor),
             (audit_log.c.action, action),
         ):
             if value is not None:
                 query = query.where(column == value)
+        if actor is not None:  # the actor's rows, with or without a claimed name beside it
+            noted = audit_log.c.actor.startswith(actor + CLAIM_NOTE, autoescape=True)
+            query = query.where(or_(audit_log.c.actor == actor, noted))
         if before_id is not None:
             query = query.where(audit_log.c.id < before_id)
         with self.engine.connect() as conn:

@@ -47,12 +47,13 @@ def test_each_schedule_change_is_recorded_with_who_what_and_before_and_after(
     assert client.post("/api/schedules/n/resume", json={"changed_by": "cy"}).is_success
     assert client.delete("/api/schedules/n", params={"changed_by": "dee"}).status_code == 204
     entries = client.get("/api/audit").json()
+    # Open development: nobody signed in, so the actor says so; claimed names are notes.
     assert [(e["action"], e["actor"]) for e in entries] == [
-        ("delete", "dee"),
-        ("resume", "cy"),
-        ("pause", "cy"),
-        ("update", "bob"),
-        ("create", "ann"),
+        ("delete", "anonymous@loopback (claimed: dee)"),
+        ("resume", "anonymous@loopback (claimed: cy)"),
+        ("pause", "anonymous@loopback (claimed: cy)"),
+        ("update", "anonymous@loopback (claimed: bob)"),
+        ("create", "anonymous@loopback (claimed: ann)"),
     ]
     delete, _, pause, update, create = entries
     assert create["before"] is None and create["after"]["cron"] == "0 3 * * *"

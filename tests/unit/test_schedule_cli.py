@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import pytest
@@ -9,6 +10,9 @@ from click.testing import CliRunner, Result
 
 from tests.conftest import settings_env
 from webapp.cli import main
+
+# Who the audit log and the schedule name for a change made here: the OS user, not --by.
+ME = f"cli:{getpass.getuser()}"
 
 
 @pytest.fixture
@@ -50,7 +54,10 @@ def test_schedules_can_be_created_listed_shown_edited_paused_resumed_and_deleted
 
     detail = show(cli, "nightly")
     assert detail["kwargs"] == {"hours": 2} and detail["timezone"] == "Europe/Paris"
-    assert (detail["changed_by"], detail["change_reason"]) == ("alice", "first cut")
+    assert (detail["changed_by"], detail["change_reason"]) == (
+        f"{ME} (claimed: alice)",
+        "first cut",
+    )
     upcoming = detail["upcoming"]
     assert isinstance(upcoming, list) and len(upcoming) == 10
     assert all("T09:00:00+0" in fire["local"] for fire in upcoming)
@@ -64,13 +71,16 @@ def test_schedules_can_be_created_listed_shown_edited_paused_resumed_and_deleted
         None,
     )
     assert detail["kwargs"] == {"hours": 2} and detail["jitter_seconds"] == 30, "the rest stays"
-    assert detail["timezone"] == "Europe/Paris" and detail["changed_by"] == "bob"
+    assert detail["timezone"] == "Europe/Paris" and detail["changed_by"] == f"{ME} (claimed: bob)"
 
     paused = schedules(cli, "pause", "nightly", "--by", "carol", "--reason", "maintenance")
     assert paused.exit_code == 0, paused.output
     detail = show(cli, "nightly")
     assert (detail["enabled"], detail["upcoming"]) == (False, [])
-    assert (detail["changed_by"], detail["change_reason"]) == ("carol", "maintenance")
+    assert (detail["changed_by"], detail["change_reason"]) == (
+        f"{ME} (claimed: carol)",
+        "maintenance",
+    )
     assert " paused " in schedules(cli, "list").stdout
 
     resumed = schedules(cli, "resume", "nightly")
@@ -131,7 +141,7 @@ def test_an_invalid_edit_exits_2_and_changes_nothing(cli: CliRunner) -> None:
     assert (detail["interval_seconds"], detail["overlap"], detail["changed_by"]) == (
         60,
         "allow",
-        "cli",
+        ME,
     )
 
 

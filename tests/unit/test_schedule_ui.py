@@ -100,8 +100,8 @@ def test_a_schedule_created_with_the_form_shows_its_next_ten_fires_in_its_zone_a
     assert (record.timezone, record.kwargs, record.changed_by) == (
         "Europe/Paris",
         {"hours": 2},
-        "ui",
-    )
+        "anonymous@loopback",
+    ), "who changed it is the principal (open development here), not a form field"
     page = client.get("/schedules/paris-report").text
     local_times = re.findall(r"\d{4}-\d\d-\d\dT09:00:00([+-]\d\d:\d\d)</time>", page)
     utc_times = re.findall(r"<td>(\d{4}-\d\d-\d\dT\d\d:00:00)Z</td>", page)
@@ -209,7 +209,11 @@ def test_editing_prefills_the_form_and_saves_the_submitted_definition(
     assert saved.status_code == 302
     record = manager.get("nightly")
     assert (record.trigger, record.interval_seconds, record.cron) == ("interval", 900, None)
-    assert (record.changed_by, record.change_reason, record.version) == ("carol", "less often", 2)
+    assert (record.changed_by, record.change_reason, record.version) == (
+        "anonymous@loopback (claimed: carol)",
+        "less often",
+        2,
+    )
 
 
 def test_pausing_then_resuming_changes_the_state_and_records_who_and_why(
@@ -226,7 +230,10 @@ def test_pausing_then_resuming_changes_the_state_and_records_who_and_why(
 
     record = manager.get("nightly")
     assert (record.enabled, record.next_fire_at) == (False, None)
-    assert (record.changed_by, record.change_reason) == ("alice", "database maintenance")
+    assert (record.changed_by, record.change_reason) == (
+        "anonymous@loopback (claimed: alice)",
+        "database maintenance",
+    )
     assert paused.status_code == 200
     assert "paused" in paused.text and "alice" in paused.text
     assert "database maintenance" in paused.text and ">Resume</button>" in paused.text
@@ -240,7 +247,10 @@ def test_pausing_then_resuming_changes_the_state_and_records_who_and_why(
 
     record = manager.get("nightly")
     assert record.enabled and record.next_fire_at is not None
-    assert (record.changed_by, record.change_reason) == ("bob", "done")
+    assert (record.changed_by, record.change_reason) == (
+        "anonymous@loopback (claimed: bob)",
+        "done",
+    )
     assert ">Pause</button>" in resumed.text and "bob" in resumed.text
 
 

@@ -3,18 +3,22 @@ array in, JSON lines out). The rules live in ``jobs/services/schedule_import.py`
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from jobs.schedules.inputs import CHANGED_BY_NOTE
 from jobs.services.schedule_import import ImportInvalid, export_lines, import_schedules
 from webapp.api.deps import SCHEDULE_LIMIT
 from webapp.api.errors import ERROR_RESPONSES as ERRORS
 from webapp.api.errors import StrictJSONRoute
 from webapp.api.schedules import Manager
-from webapp.auth.api import allow
+from webapp.auth.api import allow, current_principal
 from webapp.auth.permissions import Action
+from webapp.auth.principal import Principal
 
 router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=StrictJSONRoute)
 
@@ -40,7 +44,8 @@ class ImportedOut(BaseModel):
 async def import_schedules_route(
     request: Request,
     manager: Manager,
-    changed_by: str = Query(default="api", max_length=200),
+    caller: Annotated[Principal, Depends(current_principal)],
+    changed_by: str | None = Query(default=None, max_length=200, description=CHANGED_BY_NOTE),
     reason: str | None = Query(default=None, max_length=2000),
 ) -> ImportedOut:
     """Create every schedule given, or none: a 422 names each bad line and field."""
@@ -48,7 +53,8 @@ async def import_schedules_route(
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
         raise ImportInvalid([{"field": "body", "message": "must be UTF-8 text"}]) from None
-    count = await run_in_threadpool(import_schedules, manager, text, changed_by, reason)
+    by = caller.actor(changed_by)
+    count = await run_in_threadpool(import_schedules, manager, text, by, reason)
     return ImportedOut(imported=count)
 
 

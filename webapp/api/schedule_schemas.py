@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from jobs.monitoring.schedules import ScheduleStatus
 from jobs.schedules.cron_describe import describe_stored
 from jobs.schedules.health import HealthState
-from jobs.schedules.inputs import ScheduleInput
+from jobs.schedules.inputs import CHANGED_BY_NOTE, ScheduleInput
 from jobs.services.schedules import ScheduleDetail
 from jobs.store.schedules import ScheduleRecord
 from webapp.api.schemas import RunOut
@@ -44,7 +44,7 @@ def schedule_body(description: str) -> dict[str, Any]:
 
 class ChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    changed_by: str = Field(default="api", max_length=200)
+    changed_by: str | None = Field(default=None, max_length=200, description=CHANGED_BY_NOTE)
     reason: str | None = Field(default=None, max_length=2000)
 
 

@@ -13,7 +13,7 @@ from fastapi import Body as FastAPIBody
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from jobs.schedules.inputs import ScheduleInput
+from jobs.schedules.inputs import CHANGED_BY_NOTE, ScheduleInput
 from jobs.services.schedules import ScheduleManager
 from jobs.store.runs import NewRun
 from jobs.store.schedules import MAX_OFFSET
@@ -28,8 +28,9 @@ from webapp.api.schedule_schemas import (
     schedule_body,
 )
 from webapp.api.schemas import EnqueuedOut
-from webapp.auth.api import allow
+from webapp.auth.api import allow, current_principal
 from webapp.auth.permissions import Action
+from webapp.auth.principal import Principal
 
 router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=StrictJSONRoute)
 
@@ -40,6 +41,8 @@ async def get_manager(request: Request) -> ScheduleManager:
 
 
 Manager = Annotated[ScheduleManager, Depends(get_manager)]
+# Who the audit log records for a change: the caller's credentials, not the body's changed_by.
+Caller = Annotated[Principal, Depends(current_principal)]
 # Read by ScheduleInput.read, not by FastAPI: a field that does not parse is then reported
 # together with every other error of the schedule. The schema is documented per route.
 Body = Annotated[dict[str, Any], FastAPIBody(include_in_schema=False)]
@@ -70,10 +73,10 @@ async def list_schedules(
     openapi_extra=schedule_body("name, job and trigger are required"),
     dependencies=[allow(Action.EDIT_SCHEDULES), SCHEDULE_LIMIT],
 )
-async def create_schedule(body: Body, manager: Manager) -> ScheduleOut:
+async def create_schedule(body: Body, manager: Manager, caller: Caller) -> ScheduleOut:
     """Create a schedule; the running beat picks it up within a second."""
     given = ScheduleInput.read(body)
-    by = given.changed_by or "api"
+    by = caller.actor(given.changed_by)
     return ScheduleOut.of(await run_in_threadpool(manager.create, given, by, given.reason))
 
 
@@ -92,10 +95,10 @@ async def get_schedule(name: str, manager: Manager) -> ScheduleDetailOut:
     openapi_extra=schedule_body("the fields to change; null clears an optional one"),
     dependencies=[allow(Action.EDIT_SCHEDULES), SCHEDULE_LIMIT],
 )
-async def update_schedule(name: str, body: Body, manager: Manager) -> ScheduleOut:
+async def update_schedule(name: str, body: Body, manager: Manager, caller: Caller) -> ScheduleOut:
     """Change some fields; the rest stay. Everything is validated before anything is stored."""
     given = ScheduleInput.read(body)
-    by = given.changed_by or "api"
+    by = caller.actor(given.changed_by)
     return ScheduleOut.of(await run_in_threadpool(manager.update, name, given, by, given.reason))
 
 
@@ -108,10 +111,11 @@ async def update_schedule(name: str, body: Body, manager: Manager) -> ScheduleOu
 async def delete_schedule(
     name: str,
     manager: Manager,
-    changed_by: str = Query(default="api", max_length=200),
+    caller: Caller,
+    changed_by: str | None = Query(default=None, max_length=200, description=CHANGED_BY_NOTE),
     reason: str | None = Query(default=None, max_length=2000),
 ) -> Response:
-    await run_in_threadpool(manager.delete, name, changed_by, reason)
+    await run_in_threadpool(manager.delete, name, caller.actor(changed_by), reason)
     return Response(status_code=204)
 
 
@@ -121,11 +125,12 @@ async def delete_schedule(
     responses=ERRORS,
     dependencies=[allow(Action.PAUSE_SCHEDULE), SCHEDULE_LIMIT],
 )
-async def pause_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
+async def pause_schedule(
+    name: str, manager: Manager, caller: Caller, body: ChangeIn | None = None
+) -> ScheduleOut:
     body = body or ChangeIn()
-    return ScheduleOut.of(
-        await run_in_threadpool(manager.pause, name, body.changed_by, body.reason)
-    )
+    by = caller.actor(body.changed_by)
+    return ScheduleOut.of(await run_in_threadpool(manager.pause, name, by, body.reason))
 
 
 @router.post(
@@ -134,12 +139,13 @@ async def pause_schedule(name: str, manager: Manager, body: ChangeIn | None = No
     responses=ERRORS,
     dependencies=[allow(Action.PAUSE_SCHEDULE), SCHEDULE_LIMIT],
 )
-async def resume_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
+async def resume_schedule(
+    name: str, manager: Manager, caller: Caller, body: ChangeIn | None = None
+) -> ScheduleOut:
     """Resume from now: fires missed while paused are not sent."""
     body = body or ChangeIn()
-    return ScheduleOut.of(
-        await run_in_threadpool(manager.resume, name, body.changed_by, body.reason)
-    )
+    by = caller.actor(body.changed_by)
+    return ScheduleOut.of(await run_in_threadpool(manager.resume, name, by, body.reason))
 
 
 @router.post(
@@ -148,10 +154,14 @@ async def resume_schedule(name: str, manager: Manager, body: ChangeIn | None = N
     responses=ERRORS,
     dependencies=[allow(Action.PAUSE_SCHEDULE), SCHEDULE_LIMIT],
 )
-async def reset_schedule(name: str, manager: Manager, body: ChangeIn | None = None) -> ScheduleOut:
+async def reset_schedule(
+    name: str, manager: Manager, caller: Caller, body: ChangeIn | None = None
+) -> ScheduleOut:
     """Make a schedule declared in code follow its code definition again."""
     body = body or ChangeIn()
-    return ScheduleOut.of(await run_in_threadpool(manager.reset, name, body.changed_by))
+    return ScheduleOut.of(
+        await run_in_threadpool(manager.reset, name, caller.actor(body.changed_by))
+    )
 
 
 @router.post(

@@ -20,4 +20,7 @@ Outside development (``BEATKEEPER_ENV`` other than development/test) or with
 ``BEATKEEPER_AUTH=true``, every page and route needs credentials except ``/livez``, the
 login page and static assets; ``principal.authenticated`` is False only for ``LOCAL``.
 ``principal.name`` is the user's name, or ``token:NAME`` for an API token.
+``principal.actor(changed_by)`` is who the audit log records for a change: every API route,
+UI action and (with ``cli_principal()``, ``cli:<OS user>``) CLI command asks it, never the
+client's ``changed_by``, which is only noted beside it.
 """

@@ -12,7 +12,7 @@ from flask import flash, redirect, url_for
 
 from jobs.services.schedules import ScheduleError
 from webapp.auth.permissions import Action
-from webapp.auth.ui import requires
+from webapp.auth.ui import current_principal, requires
 from webapp.ui.errors import show_errors_with
 from webapp.ui.schedule_form import Errors, change_note, parse_instant
 from webapp.ui.schedule_pages import Page, bp, detail_page, manager, posted_form
@@ -35,7 +35,7 @@ def _change(name: str, action: str) -> Page:
         "resume": m.resume,
         "delete": m.delete,
     }
-    actions[action](name, note.changed_by or "ui", note.reason)
+    actions[action](name, current_principal().actor(note.changed_by), note.reason)
     flash(f"{DONE[action]} schedule {name}.")
     if action == "delete":
         return redirect(url_for(".index"))

@@ -22,7 +22,7 @@ from jobs.services.health import beat_status
 from jobs.services.schedules import ScheduleManager
 from jobs.store.schedules import MAX_OFFSET, ScheduleRecord
 from webapp.auth.permissions import Action
-from webapp.auth.ui import requires
+from webapp.auth.ui import current_principal, requires
 from webapp.ui.charts import run_charts
 from webapp.ui.errors import show_errors_with
 from webapp.ui.resources import ui_resources
@@ -158,7 +158,7 @@ def new() -> Page:
         return form_page(None, form)
     show_errors_with(lambda errors, status: form_page(None, form, errors, status))
     given = form_input(form, new=True)
-    record = manager().create(given, given.changed_by or "ui", given.reason)
+    record = manager().create(given, current_principal().actor(given.changed_by), given.reason)
     flash(f"Created schedule {record.name}.")
     return redirect(url_for(".detail", name=record.name))
 
@@ -174,7 +174,8 @@ def edit(name: str) -> Page:
         return form_page(current, form)
     show_errors_with(lambda errors, status: form_page(current, form, errors, status))
     given = form_input(form, new=False)
-    record = manager().update(name, given, given.changed_by or "ui", given.reason)
+    by = current_principal().actor(given.changed_by)
+    record = manager().update(name, given, by, given.reason)
     flash(f"Saved schedule {name} (version {record.version}).")
     return redirect(url_for(".detail", name=name))
 
