@@ -9,7 +9,6 @@ does not exist, a short password), 1 for an unknown user or token or a name alre
 
 from __future__ import annotations
 
-import getpass
 import re
 import sys
 from datetime import timedelta
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from jobs.errors import Invalid, NotFound
-from webapp.cli_common import Commands, _jobs_settings
+from webapp.cli_common import Commands, _jobs_settings, cli_actor
 
 if TYPE_CHECKING:  # imported lazily at run time: `beatkeeper --help` stays fast
     from webapp.auth.accounts import Accounts
@@ -63,7 +62,7 @@ def users() -> None:
 def users_add(name: str, role: str) -> None:
     """Add user NAME; the password comes from a prompt or standard input."""
     accounts = _accounts()
-    accounts.add_user(name, role, _password())
+    accounts.add_user(name, role, _password(), by=cli_actor())
     click.echo(f"added user {name} ({role})")
 
 
@@ -79,7 +78,7 @@ def users_list() -> None:
 @click.argument("role")
 def users_set_role(name: str, role: str) -> None:
     """Give NAME another role; their open sessions end."""
-    _accounts().set_role(name, role)
+    _accounts().set_role(name, role, by=cli_actor())
     click.echo(f"user {name} is now {role}")
 
 
@@ -90,7 +89,7 @@ def users_set_password(name: str) -> None:
     accounts = _accounts()
     if accounts.store.user(name) is None:  # before asking for a password
         raise NotFound(f"no user {name!r}")
-    accounts.set_password(name, _password())
+    accounts.set_password(name, _password(), by=cli_actor())
     click.echo(f"password of {name} changed")
 
 
@@ -98,7 +97,7 @@ def users_set_password(name: str) -> None:
 @click.argument("name")
 def users_remove(name: str) -> None:
     """Remove NAME; their open sessions end at their next request."""
-    _accounts().remove_user(name)
+    _accounts().remove_user(name, by=cli_actor())
     click.echo(f"removed user {name}")
 
 
@@ -120,7 +119,7 @@ def tokens() -> None:
 def tokens_create(name: str, scopes: tuple[str, ...], expires: str | None) -> None:
     """Create token NAME and print it once (standard output); only its hash is kept."""
     lifetime = parse_duration(expires) if expires else None
-    issued = _accounts().create_token(name, scopes, f"cli:{getpass.getuser()}", lifetime)
+    issued = _accounts().create_token(name, scopes, cli_actor(), lifetime)
     until = f"until {issued.row.expires_at:%Y-%m-%d %H:%M}Z" if issued.row.expires_at else ""
     click.echo(
         f"token {name} ({' '.join(issued.row.scopes)}) {until}: shown once, store it now",
@@ -145,5 +144,5 @@ def tokens_list() -> None:
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
     """Revoke token NAME: it is refused from the next request on."""
-    _accounts().revoke_token(name)
+    _accounts().revoke_token(name, by=cli_actor())
     click.echo(f"revoked token {name}")

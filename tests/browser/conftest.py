@@ -68,7 +68,7 @@ def stack(
     from webapp.auth.accounts import Accounts
 
     engine = make_engine(database_url)
-    Accounts(engine).add_user(USER, "admin", PASSWORD)
+    Accounts(engine).add_user(USER, "admin", PASSWORD, by="test")
     engine.dispose()
     with Connection(rabbitmq_url) as conn:
         declare.declare(conn, topology)

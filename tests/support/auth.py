@@ -73,7 +73,7 @@ def auth_app(tmp_path: Path, **settings: object) -> Iterator[AuthApp]:
 def with_everyone(found: AuthApp) -> AuthApp:
     """Add a user per role (signed in) and a token per scope."""
     for role in Role:
-        found.accounts.add_user(role.value, role.value, PASSWORD)
+        found.accounts.add_user(role.value, role.value, PASSWORD, by="test")
         found.users[role] = sign_in(found.app, role.value)
     for scope in Scope:
         found.tokens[scope] = found.accounts.create_token(scope.value, [scope], "test").secret

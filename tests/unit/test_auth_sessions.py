@@ -25,7 +25,7 @@ from webapp.settings import WebSettings
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[AuthApp]:
     with auth_app(tmp_path, login_failures_per_minute=3) as found:
-        found.accounts.add_user("ada", "operator", PASSWORD)
+        found.accounts.add_user("ada", "operator", PASSWORD, by="test")
         yield found
 
 
@@ -137,12 +137,12 @@ def test_logging_out_ends_the_session(site: AuthApp) -> None:
 def test_a_new_password_or_role_ends_the_sessions_signed_before(site: AuthApp) -> None:
     client = sign_in(site.app, "ada")
     assert client.get("/").status_code == 200
-    site.accounts.set_password("ada", "another long password")
+    site.accounts.set_password("ada", "another long password", by="test")
     assert client.get("/").status_code == 302
     client = sign_in(site.app, "ada", "another long password")
-    site.accounts.set_role("ada", "viewer")
+    site.accounts.set_role("ada", "viewer", by="test")
     assert client.get("/").status_code == 302
-    site.accounts.remove_user("ada")
+    site.accounts.remove_user("ada", by="test")
     assert login(TestClient(site.app, follow_redirects=False), "ada", "x" * 12) == 401
 
 
@@ -155,13 +155,13 @@ def test_passwords_are_stored_as_argon2id_hashes(site: AuthApp) -> None:
 
 def test_user_input_is_checked_naming_the_field(site: AuthApp) -> None:
     with pytest.raises(Invalid) as short:
-        site.accounts.add_user("bob", "viewer", "short")
+        site.accounts.add_user("bob", "viewer", "short", by="test")
     assert short.value.errors[0]["field"] == "password"
     with pytest.raises(Invalid) as role:
-        site.accounts.add_user("bob", "root", PASSWORD)
+        site.accounts.add_user("bob", "root", PASSWORD, by="test")
     assert role.value.errors[0]["field"] == "role"
     with pytest.raises(Invalid) as name:
-        site.accounts.add_user("bob\n", "viewer", PASSWORD)
+        site.accounts.add_user("bob\n", "viewer", PASSWORD, by="test")
     assert name.value.errors[0]["field"] == "name"
 
 
@@ -183,7 +183,7 @@ def test_a_revoked_expired_unknown_or_malformed_token_is_refused_with_401(
     site: AuthApp,
 ) -> None:
     revoked = site.accounts.create_token("old", ["read"], "test")
-    site.accounts.revoke_token("old")
+    site.accounts.revoke_token("old", by="test")
     later = datetime.now(UTC) + timedelta(hours=2)
     expiring = site.accounts.create_token("brief", ["read"], "test", timedelta(hours=1))
     future = Accounts(site.accounts.store.engine, clock=lambda: later)
@@ -202,7 +202,7 @@ def test_a_revoked_expired_unknown_or_malformed_token_is_refused_with_401(
 
 
 def test_the_admin_token_page_shows_a_new_token_once_and_revokes_it(site: AuthApp) -> None:
-    site.accounts.add_user("root", "admin", PASSWORD)
+    site.accounts.add_user("root", "admin", PASSWORD, by="test")
     admin = sign_in(site.app, "root")
     token = csrf_of(admin.get("/tokens").text)
     created = admin.post(

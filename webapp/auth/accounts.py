@@ -1,5 +1,8 @@
 """Users and API tokens: what the CLI and the admin page call, and how a request's
-credentials become a :class:`Principal`."""
+credentials become a :class:`Principal`.
+
+Every change names who makes it, ``by`` (``Principal.actor()`` of the caller), for the audit
+log that ``jobs/store/identity.py`` writes in the change's transaction."""
 
 from __future__ import annotations
 
@@ -73,23 +76,27 @@ class Accounts:
         self.clock = clock
 
     # users
-    def add_user(self, name: str, role: str, password: str) -> None:
+    def add_user(self, name: str, role: str, password: str, *, by: str) -> None:
         check_name(name)
         role_ = parse_role(role)
-        self.store.add_user(name, role_, hash_password(check_password(password)), self.clock())
+        hashed = hash_password(check_password(password))
+        self.store.add_user(name, role_, hashed, self.clock(), by)
 
     def users(self) -> list[UserRow]:
         return self.store.users()
 
-    def set_role(self, name: str, role: str) -> None:
-        self.store.update_user(name, self.clock(), role=parse_role(role))
+    def set_role(self, name: str, role: str, *, by: str) -> None:
+        role_ = parse_role(role)
+        self.store.update_user(name, self.clock(), by=by, action="set_role", role=role_)
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, *, by: str) -> None:
         hashed = hash_password(check_password(password))
-        self.store.update_user(name, self.clock(), password_hash=hashed)
+        self.store.update_user(
+            name, self.clock(), by=by, action="set_password", password_hash=hashed
+        )
 
-    def remove_user(self, name: str) -> None:
-        self.store.remove_user(name)
+    def remove_user(self, name: str, *, by: str) -> None:
+        self.store.remove_user(name, self.clock(), by)
 
     def login(self, name: str, password: str) -> UserRow | None:
         """The user if the password is theirs; None otherwise (in the same time either way)."""
@@ -132,8 +139,8 @@ class Accounts:
     def tokens(self) -> list[TokenRow]:
         return self.store.tokens()
 
-    def revoke_token(self, name: str) -> None:
-        self.store.revoke_token(name, self.clock())
+    def revoke_token(self, name: str, *, by: str) -> None:
+        self.store.revoke_token(name, self.clock(), by)
 
     def token_principal(self, secret: str) -> Principal | None:
         """The token's principal, or None if unknown, revoked or expired."""

@@ -87,7 +87,7 @@ def create_token() -> ResponseReturnValue:
         return _tokens_page(errors=errors, status=422)
     try:
         issued = gate().accounts.create_token(
-            form.get("name", ""), form.getlist("scope"), current_principal().name, expires
+            form.get("name", ""), form.getlist("scope"), current_principal().actor(), expires
         )
     except Invalid as exc:
         return _tokens_page(errors=exc.errors, status=422)
@@ -97,6 +97,6 @@ def create_token() -> ResponseReturnValue:
 @bp.post("/tokens/<name>/revoke")
 @requires(Action.MANAGE_ACCESS)
 def revoke_token(name: str) -> ResponseReturnValue:
-    gate().accounts.revoke_token(name)
+    gate().accounts.revoke_token(name, by=current_principal().actor())
     flash(f"Revoked token {name}.")
     return redirect(url_for(".tokens"))
