@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from kombu.utils.url import parse_url
 from sqlalchemy import Engine, select
 
 from broker.names import dead_letter_queue_name, hold_queue_name, queue_name
-from jobs.store.tables import DONE_STATES, runs
+from jobs.store.tables import DONE_STATES, RunOrigin, run_attempts, runs
 
 
 @dataclass
@@ -133,6 +133,57 @@ def leftovers(broker_url: str, prefix: str, queues: Iterable[str], shards: int) 
         conn.close()
 
 
+def observe(
+    read_states: Callable[[], dict[str, str]], read_log: Callable[[], JobLog]
+) -> tuple[JobLog, dict[str, str]]:
+    """The run states, then the jobs' log, in that order: a job writes its ``done`` line
+    before its finish reaches the store, so a run the states show finished has its line in
+    the log read after. Read the other way round, a run finishing between the two reads was
+    counted lost (no ``done`` line, store SUCCESS)."""
+    states = read_states()
+    return read_log(), states
+
+
+def describe_runs(engine: Engine, ids: list[str]) -> dict[str, str]:
+    """Why each run is not final: its state, attempts, last attempt and next retry."""
+    found: dict[str, str] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(
+                select(
+                    runs.c.id, runs.c.state, runs.c.attempts, runs.c.next_retry_at,
+                    runs.c.origin, runs.c.reason,
+                ).where(runs.c.id.in_(chunk))
+            )  # fmt: skip
+            for row in rows:
+                last = conn.execute(
+                    select(run_attempts.c.outcome, run_attempts.c.owner)
+                    .where(run_attempts.c.run_id == row.id)
+                    .order_by(run_attempts.c.number.desc())
+                    .limit(1)
+                ).first()
+                attempt = f"{last.outcome or 'open'} by {last.owner}" if last else "none"
+                retry = f", retry due {row.next_retry_at:%H:%M:%S}" if row.next_retry_at else ""
+                reason = f", {row.reason}" if row.reason else ""
+                found[row.id] = (
+                    f"{row.state}, {row.attempts} attempts, last {attempt}{retry}, "
+                    f"sent by {row.origin}{reason}"
+                )
+    return found
+
+
+def reaper_resent(engine: Engine, ids: list[str]) -> int:
+    """How many of ``ids`` the reaper sent again (their retry or held fire was overdue)."""
+    found = 0
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            where = runs.c.id.in_(chunk), runs.c.origin == RunOrigin.REAPER.value
+            found += len(conn.execute(select(runs.c.id).where(*where)).all())
+    return found
+
+
 def run_states(engine: Engine, ids: list[str]) -> dict[str, str]:
     states: dict[str, str] = {}
     with engine.connect() as conn:
@@ -167,7 +218,6 @@ def tally(
             row.dead_lettered += 1
         elif states.get(run_id) not in (None, *DONE_STATES):
             row.stuck += 1
-            row.notes.append(f"stuck {run_id} ({states.get(run_id)})")
         else:
             row.lost += 1
             row.notes.append(f"lost {run_id[:8]} (run state {states.get(run_id)})")

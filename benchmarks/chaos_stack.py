@@ -73,9 +73,12 @@ class Proc:
 
 
 class Stack:
-    def __init__(self, workdir: Path, cluster: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, cluster: bool = False, settings: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.cluster = cluster
+        self.settings = settings or {}  # BEATKEEPER_* for every process of the stack
         self.nodes: list[RabbitMQNode] = []
         self.amqp_proxy: Proxy | None = None
         self.db_proxy: Proxy | None = None
@@ -128,6 +131,7 @@ class Stack:
             "BEATKEEPER_JOB_MODULES": "jobs.examples,benchmarks.chaos_jobs",
             "BEATKEEPER_CHAOS_LOG": str(self.log),
             "DATABASE_URL": self.database_url,
+            **self.settings,
         }
 
     # -- processes -----------------------------------------------------------------
