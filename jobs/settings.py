@@ -100,6 +100,9 @@ class WorkerSettings(EnvSettings):
     retry_overdue: float = Field(
         default=300.0, gt=0, validation_alias="BEATKEEPER_RETRY_OVERDUE_SECONDS"
     )
+    # A run whose re-sent message vanished this many times in a row is dead-lettered with
+    # its reason instead of being re-sent again (the broker keeps losing it).
+    retry_resends_max: int = Field(default=3, ge=1, validation_alias="BEATKEEPER_RETRY_RESENDS_MAX")
     # How often the reaper also trims history: runs past BEATKEEPER_RUN_RETENTION_DAYS and
     # deleted schedules' tombstones past BEATKEEPER_TOMBSTONE_RETENTION_DAYS.
     trim_interval: float = Field(default=3600.0, gt=0, validation_alias="BEATKEEPER_TRIM_INTERVAL")

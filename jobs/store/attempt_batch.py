@@ -112,7 +112,7 @@ def _play_start(plan: _Run, event: AttemptStarted) -> None:
     if not plan.newer_than(event.key) and not replayed_after_finish:
         plan.updates.update(
             state="STARTED", started_at=at, finished_at=None, next_retry_at=None,
-            worker=event.worker, reason=None, dead_lettered=False, held=False,
+            worker=event.worker, reason=None, dead_lettered=False, held=False, resends=0,
         )  # fmt: skip
     for key, attempt in plan.attempts.items():
         if key < event.key and attempt.values["finished_at"] is None:

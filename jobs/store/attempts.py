@@ -200,6 +200,7 @@ def record_start(conn: Connection, event: AttemptStarted, *, check: bool) -> boo
                 # A re-driven run may start before the re-drive updates its row.
                 "dead_lettered": False,
                 "held": False,
+                "resends": 0,  # a message arrived: the reaper's count starts again
             },
             where=guard,
         )

@@ -16,6 +16,10 @@
   of its time (held) and still PENDING that long past its release (the hold queues release
   by the same at-least-once dead-lettering): once, as it is then no longer held.
 
+A run whose re-sent message vanished ``BEATKEEPER_RETRY_RESENDS_MAX`` times in a row (no
+attempt started in between) is not sent again: it is dead-lettered with that reason, its
+message put in its queue's DLQ, where it can be re-driven.
+
 Either way, if the message still turns up, its delivery starts the run again (a FAILURE is
 runnable): resolving never loses a run, it only stops a stale state from blocking.
 """
@@ -34,6 +38,10 @@ from jobs.store.tables import RunOrigin, run_attempts, runs, schedules
 
 RESENT_REASON = "re-sent by the reaper: retry overdue"
 RESENT_FIRE_REASON = "re-sent by the reaper: held fire overdue"
+
+
+def vanished_reason(resends: int) -> str:
+    return f"dead-lettered by the reaper: its message vanished {resends} times after re-sends"
 
 
 def reap_started(conn: Connection, job: str | None, limit: float, at: datetime) -> int:
@@ -84,6 +92,7 @@ class OverdueRetry:
     schedule: str | None
     scheduled_for: datetime | None
     held: bool = False
+    resends: int = 0  # sent again by a reaper since the run last started
 
 
 def _overdue(after: float, at: datetime) -> Any:
@@ -110,6 +119,7 @@ def overdue_retries(conn: Connection, after: float, at: datetime, limit: int) ->
             runs.c.schedule,
             runs.c.scheduled_for,
             runs.c.held,
+            runs.c.resends,
             schedules.c.jitter_seconds,
         )
         .select_from(runs.outerjoin(schedules, schedules.c.name == runs.c.schedule))
@@ -128,6 +138,7 @@ def overdue_retries(conn: Connection, after: float, at: datetime, limit: int) ->
             r.schedule,
             r.scheduled_for,
             bool(r.held),
+            int(r.resends or 0),
         )
         for r in rows
         if not r.held or _released(r.schedule, r.scheduled_for, r.jitter_seconds) < cutoff
@@ -143,7 +154,11 @@ def claim_resend(conn: Connection, run: OverdueRetry, after: float, at: datetime
     reaper as what sent its message: a retry is due again at ``at`` (a lost re-send is sent
     again one grace later), a fire is no longer held. False: a worker or another reaper got
     there first."""
-    values: dict[str, Any] = {"reason": RESENT_REASON, "origin": RunOrigin.REAPER.value}
+    values: dict[str, Any] = {
+        "reason": RESENT_REASON,
+        "origin": RunOrigin.REAPER.value,
+        "resends": runs.c.resends + 1,
+    }
     if run.held:
         values.update(held=False, reason=RESENT_FIRE_REASON)
     else:
@@ -152,5 +167,26 @@ def claim_resend(conn: Connection, run: OverdueRetry, after: float, at: datetime
         update(runs)
         .where(runs.c.id == run.id, runs.c.attempts == run.attempts, _overdue(after, at))
         .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+def claim_dead_letter(conn: Connection, run: OverdueRetry, after: float, at: datetime) -> bool:
+    """Take ``run``, whose re-sent messages kept vanishing, out of the re-send loop: it is
+    FAILURE, dead-lettered, with the reason (a re-drive runs it again). False: a worker or
+    another reaper got there first."""
+    reason = vanished_reason(run.resends)
+    result = conn.execute(
+        update(runs)
+        .where(runs.c.id == run.id, runs.c.attempts == run.attempts, _overdue(after, at))
+        .values(
+            state="FAILURE",
+            finished_at=at,
+            dead_lettered=True,
+            held=False,
+            reason=reason,
+            error=reason,
+            origin=RunOrigin.REAPER.value,
+        )
     )
     return bool(result.rowcount)

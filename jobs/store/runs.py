@@ -82,6 +82,7 @@ class RunRecord:
     reason: str | None = None
     held: bool = False
     origin: str = "manual"
+    resends: int = 0  # overdue re-sends by the reaper since the run last started
     history: tuple[AttemptRecord, ...] = field(default=())
 
     @property

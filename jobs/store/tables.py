@@ -89,6 +89,8 @@ runs = Table(
     # fires are cancelled when their schedule changes.
     Column("held", Boolean, nullable=False, default=False, server_default=false()),
     Column("origin", String(10), nullable=False, default="manual", server_default="manual"),
+    # Re-sends of an overdue message by the reaper since the run last started.
+    Column("resends", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_runs_job_enqueued", "job", "enqueued_at"),
     Index("ix_runs_schedule_for", "schedule", "scheduled_for"),
     Index("ix_runs_state", "state"),

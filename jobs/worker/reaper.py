@@ -9,7 +9,8 @@ delayed-delivery queues) as its next attempt, published with confirms. The messa
 numbered one past the overdue one (``retries``), so should the original still turn up, a
 newer attempt owns the run and the worker's start check acks it without running it; it
 uses one of the job's retries. A held fire still PENDING past its release is re-sent the same
-way, once.
+way, once. A run re-sent ``BEATKEEPER_RETRY_RESENDS_MAX`` times in a row without starting is
+dead-lettered with that reason (its message in its DLQ) instead of being re-sent forever.
 """
 
 from __future__ import annotations
@@ -19,19 +20,23 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from celery import bootsteps
 
+from broker.names import REASON_HEADER
 from broker.publisher import ConfirmingPublisher, OutgoingMessage, PublishError
 from jobs.messages import task_message
 from jobs.store.reaping import (
     OverdueRetry,
+    claim_dead_letter,
     claim_resend,
     overdue_retries,
     reap_started,
     reap_waiting,
+    vanished_reason,
 )
 from jobs.store.runs import utcnow
 from jobs.store.schedules import ScheduleStore
@@ -98,25 +103,43 @@ def resend_message(app: Any, run: OverdueRetry) -> OutgoingMessage:
     )
 
 
+def dead_letter_message(app: Any, run: OverdueRetry) -> OutgoingMessage:
+    """The run's message, for its queue's DLQ, with the reason in its header."""
+    message = resend_message(app, run)
+    return replace(
+        message,
+        exchange=app.topology.dead_letter_exchange.name,
+        headers={**message.headers, REASON_HEADER: vanished_reason(run.resends)},
+    )
+
+
 def resend_overdue(
     app: Any, publish: Callable[[Sequence[OutgoingMessage]], None], at: Any = None
 ) -> list[str]:
     """Re-send RETRY runs overdue past ``BEATKEEPER_RETRY_OVERDUE_SECONDS``; returns the
-    ids the broker confirmed. One not confirmed stays RETRY, due again one grace later."""
+    ids the broker confirmed. One not confirmed stays RETRY, due again one grace later. One
+    re-sent ``BEATKEEPER_RETRY_RESENDS_MAX`` times in a row already is dead-lettered instead
+    (its message goes to its DLQ, and its id is not returned)."""
     at = at or utcnow()
     after = float(app.settings.worker.retry_overdue)
+    most = int(app.settings.worker.retry_resends_max)
     queues = {q.name for q in app.topology.work_queues}
     engine = app.store.engine
     with engine.connect() as conn:
         found = overdue_retries(conn, after, at, RESEND_BATCH)
-    claimed = []
+    claimed, given_up = [], []
     for run in found:
         if run.queue not in queues:
             log.error("reaper: run %s is overdue on unknown queue %s", run.id, run.queue)
             continue
         with engine.begin() as conn:
-            if claim_resend(conn, run, after, at):
+            if run.resends >= most:
+                if claim_dead_letter(conn, run, after, at):
+                    given_up.append(run)
+            elif claim_resend(conn, run, after, at):
                 claimed.append(run)
+    if given_up:
+        _dead_letter(app, publish, given_up)
     if not claimed:
         return []
     failed: dict[str, str] = {}
@@ -131,6 +154,22 @@ def resend_overdue(
         REAPED["retry_resent"] += len(sent)
         log.warning("reaper: re-sent %d runs whose retry or held fire was overdue", len(sent))
     return sent
+
+
+def _dead_letter(
+    app: Any, publish: Callable[[Sequence[OutgoingMessage]], None], runs: list[OverdueRetry]
+) -> None:
+    REAPED["dead_lettered"] += len(runs)
+    log.error(
+        "reaper: dead-lettered %d runs whose re-sent message vanished %d times: %s",
+        len(runs), runs[0].resends, ", ".join(r.id for r in runs[:20]),
+    )  # fmt: skip
+    try:
+        publish([dead_letter_message(app, run) for run in runs])
+    except PublishError as exc:
+        # The run says it is dead-lettered, and why; only its DLQ entry (to re-drive it
+        # from there) is missing.
+        log.error("reaper: %d dead-lettered runs not put in their DLQ: %s", len(exc.failed), exc)
 
 
 def trim_once(app: Any) -> dict[str, int]:

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from kombu import Connection
 
+from broker.names import REASON_HEADER
 from broker.publisher import ConfirmingPublisher, OutgoingMessage
 from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
-from jobs.store.reaping import RESENT_REASON
+from jobs.store.reaping import RESENT_REASON, vanished_reason
 from jobs.store.runs import NewRun, RunRecord, utcnow
 from jobs.worker.reaper import resend_overdue
 from tests.support import testjobs
@@ -119,7 +120,7 @@ def test_a_retry_run_whose_retry_message_vanished_is_re_sent_once_overdue_and_su
     assert record.state == "SUCCESS" and record.result == {"attempts": 2}
     assert [(a.number, a.outcome) for a in record.history] == [(1, "RETRY"), (2, "SUCCESS")]
     assert record.attempts == 2 and testjobs.calls(key) == 2
-    assert record.origin == "reaper"
+    assert record.origin == "reaper" and record.resends == 0  # it arrived: the count restarts
     # Finished: a later pass leaves it alone.
     assert run.id not in resend_overdue(app, publisher.publish, at=overdue_at(app, waiting, 60))
 
@@ -170,6 +171,38 @@ def test_an_original_retry_arriving_after_the_re_sent_attempt_failed_for_good_is
     assert record.state == "FAILURE" and record.attempts == 2
     assert [a.outcome for a in record.history] == ["RETRY", "FAILURE"]
     dead_letters(app)
+
+
+def test_a_run_whose_re_sent_retry_keeps_vanishing_is_dead_lettered_with_its_reason(
+    celery_session_app: BeatkeeperCelery,
+    enqueuer: Enqueuer,
+    publisher: ConfirmingPublisher,
+    lost_retries: list[Any],
+) -> None:
+    app = celery_session_app
+    dead_letters(app)
+    run = enqueuer.enqueue("flaky", {"key": uuid.uuid4().hex, "fail_times": 1})
+    waiting = in_retry(app, run.id)
+    most = app.settings.worker.retry_resends_max
+    grace = timedelta(seconds=app.settings.worker.retry_overdue + 1)
+    at = overdue_at(app, waiting, 1)
+    vanished: list[OutgoingMessage] = []  # each re-send is lost too: never published
+    for _ in range(most):
+        assert run.id in resend_overdue(app, vanished.extend, at=at)
+        at += grace
+
+    assert run.id not in resend_overdue(app, publisher.publish, at=at)
+
+    record = app.store.get(run.id)
+    assert record is not None and record.state == "FAILURE" and record.dead_lettered
+    assert record.reason == vanished_reason(most) and record.origin == "reaper"
+    (letter,) = [m for m in dead_letters(app) if m.properties.get("message_id") == run.id]
+    headers = letter.properties["application_headers"]
+    assert headers[REASON_HEADER] == vanished_reason(most) and headers["task"] == "flaky"
+    # Out of the loop: a later pass sends nothing.
+    sent: list[OutgoingMessage] = []
+    assert run.id not in resend_overdue(app, sent.extend, at=at + grace)
+    assert sent == []
 
 
 def test_a_retry_not_yet_overdue_is_left_alone(
