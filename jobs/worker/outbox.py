@@ -10,7 +10,10 @@ Replaying an event twice is harmless (``jobs.store.attempts`` writes are idempot
 
 Before an attempt starts, the worker reads the run (one primary-key read while it is
 PENDING): a cancelled or finished run does not run, and a run whose attempt is still open
-in a live process waits for it (``jobs.worker.owners``). The start itself is journaled and
+in a live process waits for it (``jobs.worker.owners``). A redelivery, or a run whose open
+attempt's owner is dead, first drains the journals of processes that are gone (waiting for
+another process already draining one): a killed worker's finish may be only there. The
+start itself is journaled and
 written with the next batch. When the store cannot answer, the attempt runs anyway (at
 least once beats never). The writer thread also beats this process's heartbeat row.
 """
@@ -23,7 +26,6 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Collection
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from jobs.store.attempts import AttemptStarted, WorkerEvent
 from jobs.store.runs import RunStore, utcnow
 from jobs.worker.journal import SUFFIX, Journal, encode
-from jobs.worker.owners import HEARTBEAT, Verdict, alive, decide, local_pid, this_process
+from jobs.worker.owners import HEARTBEAT, Verdict, alive, decide, pid_alive, this_process
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class Outbox:
         event = replace(event, owner=self.owner)
         if not self._outage:
             try:
-                if self._verdict(event, wait) is Verdict.SKIP:
+                if self._verdict(event, wait, redelivered) is Verdict.SKIP:
                     return False
             except Exception as exc:
                 if not store_unavailable(exc):
@@ -119,21 +121,22 @@ class Outbox:
         self.put(event)
         return True
 
-    def _verdict(self, event: AttemptStarted, wait: float) -> Verdict:
+    def _verdict(self, event: AttemptStarted, wait: float, redelivered: bool = False) -> Verdict:
         deadline = time.monotonic() + wait
         adopted = False
         while True:
             view = self.store.start_view(event.run.id)
             verdict = decide(view, event.key, self.owner, lambda a: alive(a, utcnow()))
-            dead = [a for a in view.attempts if not a.finished and a.owner != self.owner]
-            if verdict is Verdict.RUN and dead and not adopted:
-                # The dead owner's journal may hold its finish: drain it, then look again.
-                # Another process may be draining it at this moment (after a worker kill
-                # every redelivery and every writer adopts at once): wait for that one to
-                # finish rather than look again before its commit and run the job twice.
+            open_elsewhere = any(not a.finished and a.owner != self.owner for a in view.attempts)
+            if verdict is Verdict.RUN and (open_elsewhere or redelivered) and not adopted:
+                # A dead owner's journal may hold its finish (and a redelivery's run may have
+                # its start and finish only there: the store shows no attempt at all): drain
+                # the journals of processes that are gone, then look again. Another process
+                # may be draining one at this moment (after a worker kill every redelivery
+                # and every writer adopts at once): wait for it rather than look again
+                # before its commit and run the job twice.
                 adopted = True
-                pids = {pid for a in dead if (pid := local_pid(a.owner)) is not None}
-                self._adopt_orphans(wait_for=pids)
+                self._adopt_orphans(wait_for_gone=True)
                 continue
             if verdict is not Verdict.WAIT:
                 return verdict
@@ -233,15 +236,16 @@ class Outbox:
                 COUNTS["refused"] += 1
                 log.exception("run event %d refused by the store, dropped: %s", seq, encode(event))
 
-    def _adopt_orphans(self, wait_for: Collection[int] = ()) -> None:
-        """Drain the journals of worker processes that are gone (killed, or recycled); the
-        journals of the processes ``wait_for`` even when another adopter holds them (up to
-        :data:`ADOPT_WAIT` seconds: when it lets go, what it drained is in the store)."""
+    def _adopt_orphans(self, wait_for_gone: bool = False) -> None:
+        """Drain the journals of worker processes that are gone (killed, or recycled). With
+        ``wait_for_gone``, a gone process's journal that another adopter holds is waited for
+        (up to :data:`ADOPT_WAIT` s: when it lets go, what it drained is in the store)."""
         for path in self.directory.glob(f"*{SUFFIX}"):
             if path == self.journal.path:
                 continue
-            wait = ADOPT_WAIT if Journal.pid_of(path) in wait_for else 0.0
-            orphan = Journal.adopt(path, wait=wait)
+            pid = Journal.pid_of(path)
+            gone = pid is not None and not pid_alive(pid)
+            orphan = Journal.adopt(path, wait=ADOPT_WAIT if wait_for_gone and gone else 0.0)
             if orphan is None:
                 continue
             try:

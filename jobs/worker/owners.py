@@ -60,12 +60,9 @@ def this_process() -> str:
     return f"{socket.gethostname()}/{pid}/{_start_ticks(pid) or 0}"
 
 
-def local_pid(owner: str | None, host: str | None = None) -> int | None:
-    """The pid of ``owner`` when it ran on this host (its journal is in our folder), else None."""
-    parts = (owner or "").rsplit("/", 2)
-    if len(parts) == 3 and parts[0] == (host or socket.gethostname()) and parts[1].isdigit():
-        return int(parts[1])
-    return None
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (and is not a zombie)."""
+    return _start_ticks(pid) is not None
 
 
 def alive(attempt: SeenAttempt, now: datetime, host: str | None = None) -> bool:

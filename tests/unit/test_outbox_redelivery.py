@@ -122,3 +122,32 @@ def test_a_redelivery_waits_for_another_process_draining_the_dead_owners_journal
     record = store.get(RUN.id)
     assert record is not None
     assert (record.state, record.attempts) == ("SUCCESS", 1)
+
+
+def test_a_redelivery_of_a_run_a_killed_process_finished_unwritten_is_not_run_again(
+    free_sqlite_url: str, tmp_path: Path
+) -> None:
+    # The worker was killed after its job finished and before its writer committed: the run
+    # is still PENDING in the store, its start and finish only in the dead process's journal.
+    store = RunStore(make_engine(free_sqlite_url))
+    with store.engine.begin() as conn:
+        store.insert_pending(conn, [RUN], T0)
+    pid = int(subprocess.check_output([sys.executable, "-c", "import os; print(os.getpid())"]))
+    owner = f"{socket.gethostname()}/{pid}/1"
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    orphan = Journal(folder / f"{pid}-0rphan00.journal")
+    orphan.append(AttemptStarted(RUN, AttemptKey(0, 0), "w1", T0, owner=owner))
+    orphan.append(AttemptFinished(RUN, AttemptKey(0, 0), Outcome.SUCCESS, T0, result=2))
+    orphan.close(remove_if_empty=False)  # its process is gone: its lock with it
+
+    outbox = Outbox(store, folder)
+    try:
+        again = outbox.start(AttemptStarted(RUN, AttemptKey(0, 1), "w2", T0), redelivered=True)
+    finally:
+        outbox.stop()
+
+    assert again is False
+    record = store.get(RUN.id)
+    assert record is not None
+    assert (record.state, record.attempts) == ("SUCCESS", 1)
