@@ -24,7 +24,7 @@ from jobs.services.jobs import JobService
 from jobs.services.run_actions import RunActions
 from jobs.services.schedules import ScheduleManager
 from jobs.store.audit import AuditLog
-from webapp.api import errors, health, router
+from webapp.api import errors, health, links, router
 from webapp.api.docs import install_docs
 from webapp.api.errors import error_response
 from webapp.api.monitoring import install_monitoring
@@ -132,6 +132,7 @@ def create_app(
     api.add_middleware(SecurityHeaders)
     errors.install(api)
     auth_api.install(api)
+    links.install(api)
     # /api routes first: the Flask mount at "/" would otherwise catch them.
     api.include_router(router, prefix="/api")
     api.include_router(health.liveness)
