@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -60,6 +61,19 @@ def cli(jobs_settings: JobsSettings, database_url: str, service: DeadLetterServi
 def dead_lettered(service: DeadLetterService, enqueuer: Enqueuer, n: int) -> list[str]:
     ids = [enqueuer.enqueue("fails_until_released", {"key": uuid.uuid4().hex}).id for _ in range(n)]
     wait_for(lambda: service.queue("default").count >= n)
+    # The run rows say so too: the outbox writes the failed attempt in its own batch.
+    store = enqueuer.app.store
+
+    def failed_once(run_id: str) -> bool:
+        record = store.get(run_id)
+        return (
+            record is not None
+            and record.state == "FAILURE"
+            and [a.outcome for a in record.history] == ["FAILURE"]
+        )
+
+    for run_id in ids:
+        wait_for(partial(failed_once, run_id))
     return ids
 
 
