@@ -24,3 +24,21 @@ def invalid_boxes(page: str) -> dict[str, str]:
         assert message, f"{error_id} is not on the page"
         found[box.group(1)] = message.group(1)
     return found
+
+
+def schedule_form(**fields: str) -> dict[str, str]:
+    """A valid new-schedule form (a daily cron of ``runs_report``), ``fields`` replacing its
+    boxes."""
+    base = {
+        "name": "paris-report",
+        "job": "runs_report",
+        "trigger": "cron",
+        "cron": "0 9 * * *",
+        "timezone": "UTC",
+        "kwargs": "{}",
+        "jitter_seconds": "0",
+        "catch_up": "skip",
+        "catch_up_window_seconds": "3600",
+        "overlap": "allow",
+    }
+    return {**base, **fields}

@@ -16,21 +16,10 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import settings_env
 from tests.support.auth import PASSWORD, AuthApp, auth_app, csrf_of, sign_in
+from tests.support.pages import schedule_form
 from webapp.cli import main
 
 CRON = {"job": "runs_report", "trigger": "cron", "cron": "0 3 * * *"}
-FORM = {
-    "name": "ui-made",
-    "job": "runs_report",
-    "trigger": "cron",
-    "cron": "0 9 * * *",
-    "timezone": "UTC",
-    "kwargs": "{}",
-    "jitter_seconds": "0",
-    "catch_up": "skip",
-    "catch_up_window_seconds": "3600",
-    "overlap": "allow",
-}
 ME = f"cli:{getpass.getuser()}"
 
 
@@ -90,7 +79,9 @@ def test_a_ui_change_records_the_signed_in_user(site: AuthApp) -> None:
     admin = sign_in(site.app, "root")
     token = csrf_of(admin.get("/schedules/new").text)
 
-    created = admin.post("/schedules/new", data={**FORM, "csrf": token, "changed_by": "mallory"})
+    created = admin.post(
+        "/schedules/new", data=schedule_form(name="ui-made", csrf=token, changed_by="mallory")
+    )
     assert created.status_code == 302, created.text
     paused = admin.post("/schedules/ui-made/pause", data={"csrf": token, "reason": "x"})
     assert paused.status_code == 302, paused.text

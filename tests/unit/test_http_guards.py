@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from tests.conftest import settings_env
-from tests.unit.test_schedule_ui import csrf, form
+from tests.support.pages import schedule_form
+from tests.unit.test_schedule_ui import csrf
 from webapp.asgi import create_app
 from webapp.settings import WebSettings
 
@@ -106,7 +107,9 @@ def test_a_declared_length_over_the_limit_is_a_413_in_the_one_error_shape(
     api = client.post("/api/schedules/import", content=big)
     assert api.status_code == 413
     assert set(api.json()) == {"detail", "errors"}
-    page = client.post("/schedules/new", data=form(csrf=csrf(client), reason="x" * 70 * 1024))
+    page = client.post(
+        "/schedules/new", data=schedule_form(csrf=csrf(client), reason="x" * 70 * 1024)
+    )
     assert page.status_code == 413
     assert client.app.state.schedules.page() == []  # type: ignore[attr-defined]
 

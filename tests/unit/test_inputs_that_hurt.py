@@ -23,7 +23,8 @@ from jobs.services.schedules import ScheduleManager
 from jobs.settings import JobsSettings
 from jobs.store.tables import schedules
 from tests.conftest import settings_env
-from tests.unit.test_schedule_ui import csrf, field_errors, form
+from tests.support.pages import schedule_form
+from tests.unit.test_schedule_ui import csrf, field_errors
 from webapp.asgi import create_app
 from webapp.settings import WebSettings
 
@@ -90,7 +91,7 @@ def test_deeply_nested_kwargs_are_a_422_from_the_api_and_the_form(client: TestCl
     assert as_text.status_code == 422
     assert fields_of(as_text) == ["kwargs"]
     page = client.post(
-        "/schedules/new", data=form(csrf=csrf(client), kwargs='{"hours": ' + DEEP + "}")
+        "/schedules/new", data=schedule_form(csrf=csrf(client), kwargs='{"hours": ' + DEEP + "}")
     )
     assert page.status_code == 422
     assert field_errors(page.text) == ["kwargs"]
@@ -101,7 +102,7 @@ def test_a_4301_digit_integer_in_the_schedule_form_is_a_422_naming_each_field(
     client: TestClient,
 ) -> None:
     huge = "1" * 4301
-    data = form(
+    data = schedule_form(
         csrf=csrf(client),
         trigger="interval",
         interval_seconds=huge,

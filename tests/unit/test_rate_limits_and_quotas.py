@@ -20,7 +20,8 @@ from jobs.settings import JobsSettings
 from jobs.store.tables import runs, schedules
 from jobs.worker.reaper import trim_once
 from tests.conftest import settings_env
-from tests.unit.test_schedule_ui import csrf, form
+from tests.support.pages import schedule_form
+from tests.unit.test_schedule_ui import csrf
 from webapp.asgi import create_app
 from webapp.ratelimits import Limited, RateLimits
 from webapp.settings import WebSettings
@@ -73,9 +74,9 @@ def test_bulk_retries_and_cancels_count_as_enqueues(client: TestClient) -> None:
 def test_the_ui_forms_count_against_the_same_limits(client: TestClient) -> None:
     token = csrf(client)
     for n in range(3):
-        page = client.post("/schedules/new", data=form(csrf=token, name=f"ui{n}"))
+        page = client.post("/schedules/new", data=schedule_form(csrf=token, name=f"ui{n}"))
         assert page.status_code in (200, 302), page.text
-    refused = client.post("/schedules/new", data=form(csrf=token, name="ui4"))
+    refused = client.post("/schedules/new", data=schedule_form(csrf=token, name="ui4"))
     assert refused.status_code == 429
     assert "retry-after" in refused.headers
 

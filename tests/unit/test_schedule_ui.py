@@ -16,7 +16,7 @@ from jobs.schedules.definition import ScheduleDefinition
 from jobs.services.schedules import ScheduleManager, ScheduleNotFoundError
 from jobs.settings import JobsSettings
 from tests.conftest import settings_env
-from tests.support.pages import SUMMARY_ITEM, invalid_boxes
+from tests.support.pages import SUMMARY_ITEM, invalid_boxes, schedule_form
 from webapp.asgi import create_app
 from webapp.settings import WebSettings
 
@@ -40,22 +40,6 @@ def csrf(client: TestClient, path: str = "/schedules/new") -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
     assert match, "the page carries a CSRF token"
     return match.group(1)
-
-
-def form(**fields: str) -> dict[str, str]:
-    base = {
-        "name": "paris-report",
-        "job": "runs_report",
-        "trigger": "cron",
-        "cron": "0 9 * * *",
-        "timezone": "UTC",
-        "kwargs": "{}",
-        "jitter_seconds": "0",
-        "catch_up": "skip",
-        "catch_up_window_seconds": "3600",
-        "overlap": "allow",
-    }
-    return {**base, **fields}
 
 
 def field_errors(page: str) -> list[str]:
@@ -90,7 +74,7 @@ def test_the_schedules_page_lists_each_schedule_with_its_trigger_state_and_count
 def test_a_schedule_created_with_the_form_shows_its_next_ten_fires_in_its_zone_and_in_utc(
     client: TestClient, manager: ScheduleManager
 ) -> None:
-    data = form(csrf=csrf(client), timezone="Europe/Paris", kwargs='{"hours": 2}')
+    data = schedule_form(csrf=csrf(client), timezone="Europe/Paris", kwargs='{"hours": 2}')
 
     created = client.post("/schedules/new", data=data, follow_redirects=False)
 
@@ -117,9 +101,9 @@ def test_a_one_off_time_from_the_form_is_read_as_wall_time_in_the_chosen_timezon
     client: TestClient, manager: ScheduleManager
 ) -> None:
     token = csrf(client)
-    local = form(csrf=token, name="once-local", trigger="once", run_at="2031-01-15T09:30")
+    local = schedule_form(csrf=token, name="once-local", trigger="once", run_at="2031-01-15T09:30")
     local.update(timezone="Europe/Paris")
-    with_offset = form(csrf=token, name="once-iso", trigger="once")
+    with_offset = schedule_form(csrf=token, name="once-iso", trigger="once")
     with_offset.update(run_at="2031-01-15T09:30:00-05:00")
 
     assert client.post("/schedules/new", data=local, follow_redirects=False).status_code == 302
@@ -136,11 +120,13 @@ def test_invalid_form_input_is_shown_again_with_every_field_named_and_nothing_st
     client: TestClient, manager: ScheduleManager
 ) -> None:
     token = csrf(client)
-    bad_cron = form(csrf=token, cron="61 * * * *", timezone="Mars/Base", kwargs="{nope")
+    bad_cron = schedule_form(csrf=token, cron="61 * * * *", timezone="Mars/Base", kwargs="{nope")
     bad_cron.update(jitter_seconds="1.5")
-    negative = form(csrf=token, trigger="interval", interval_seconds="-5")
-    not_a_number = form(csrf=token, trigger="interval", interval_seconds="ten")
-    bad_zone = form(csrf=token, trigger="interval", interval_seconds="60", timezone="Nowhere/X")
+    negative = schedule_form(csrf=token, trigger="interval", interval_seconds="-5")
+    not_a_number = schedule_form(csrf=token, trigger="interval", interval_seconds="ten")
+    bad_zone = schedule_form(
+        csrf=token, trigger="interval", interval_seconds="60", timezone="Nowhere/X"
+    )
 
     page = client.post("/schedules/new", data=bad_cron)
 
@@ -159,7 +145,9 @@ def test_invalid_form_input_is_shown_again_with_every_field_named_and_nothing_st
     assert "<code>interval_seconds</code>: must be a whole number" in number_page.text
     zone_page = client.post("/schedules/new", data=bad_zone)
     assert zone_page.status_code == 422 and field_errors(zone_page.text) == ["timezone"]
-    skipped = form(csrf=token, trigger="once", run_at="2031-03-30T02:30", timezone="Europe/Paris")
+    skipped = schedule_form(
+        csrf=token, trigger="once", run_at="2031-03-30T02:30", timezone="Europe/Paris"
+    )
     skipped_page = client.post("/schedules/new", data=skipped)
     assert skipped_page.status_code == 422 and field_errors(skipped_page.text) == ["run_at"]
     assert "the clocks skip it" in skipped_page.text
@@ -171,7 +159,7 @@ def test_a_second_schedule_with_the_same_name_is_refused_with_409_and_the_form_k
 ) -> None:
     nightly(manager, name="paris-report")
 
-    page = client.post("/schedules/new", data=form(csrf=csrf(client), cron="5 5 * * *"))
+    page = client.post("/schedules/new", data=schedule_form(csrf=csrf(client), cron="5 5 * * *"))
 
     assert page.status_code == 409
     assert "<code>name</code>" in page.text and 'value="5 5 * * *"' in page.text
@@ -183,10 +171,13 @@ def test_schedule_form_posts_without_their_csrf_token_are_refused(
 ) -> None:
     nightly(manager)
 
-    assert client.post("/schedules/new", data=form()).status_code == 400
+    assert client.post("/schedules/new", data=schedule_form()).status_code == 400
     assert client.post("/schedules/nightly/pause", data={"csrf": "stale"}).status_code == 400
     assert client.post("/schedules/nightly/delete", data={}).status_code == 400
-    assert client.post("/schedules/nightly/edit", data=form(cron="1 1 * * *")).status_code == 400
+    assert (
+        client.post("/schedules/nightly/edit", data=schedule_form(cron="1 1 * * *")).status_code
+        == 400
+    )
 
     assert [s.name for s in manager.page()] == ["nightly"]
     record = manager.get("nightly")
@@ -202,7 +193,9 @@ def test_editing_prefills_the_form_and_saves_the_submitted_definition(
     assert 'value="0 3 * * *"' in edit.text and 'value="Europe/Paris"' in edit.text
     assert "&#34;hours&#34;: 5" in edit.text
 
-    data = form(csrf=csrf(client), trigger="interval", interval_seconds="900", reason="less often")
+    data = schedule_form(
+        csrf=csrf(client), trigger="interval", interval_seconds="900", reason="less often"
+    )
     data.update(timezone="Europe/Paris", kwargs='{"hours": 5}', changed_by="carol")
     saved = client.post("/schedules/nightly/edit", data=data, follow_redirects=False)
 
@@ -310,7 +303,7 @@ def test_unknown_schedules_are_404(client: TestClient) -> None:
     token = csrf(client)
     assert client.get("/schedules/nope").status_code == 404
     assert client.get("/schedules/nope/edit").status_code == 404
-    assert client.post("/schedules/nope/edit", data=form(csrf=token)).status_code == 404
+    assert client.post("/schedules/nope/edit", data=schedule_form(csrf=token)).status_code == 404
     for action in ("pause", "resume", "delete", "run"):
         assert client.post(f"/schedules/nope/{action}", data={"csrf": token}).status_code == 404
     backfill = {"csrf": token, "start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"}
@@ -386,7 +379,7 @@ def test_without_javascript_the_preview_button_shows_the_fires_and_stores_nothin
     fresh = client.get("/schedules/new")
     page = client.post(
         "/schedules/new",
-        data=form(csrf=csrf(client), cron="0 6 1 * *", preview="yes"),
+        data=schedule_form(csrf=csrf(client), cron="0 6 1 * *", preview="yes"),
     )
 
     assert "Fill in the trigger to see when it fires." in fresh.text
