@@ -86,6 +86,21 @@ class FirstLookStore(RunStore):
         return view
 
 
+def assert_a_second_worker_does_not_run_it_again(store: RunStore, folder: Path) -> None:
+    """A redelivery to another process's outbox in ``folder`` is skipped: the run stays
+    SUCCESS with its one attempt."""
+    outbox = Outbox(store, folder)
+    try:
+        again = outbox.start(AttemptStarted(RUN, AttemptKey(0, 1), "w2", T0), redelivered=True)
+    finally:
+        outbox.stop()
+
+    assert again is False
+    record = store.get(RUN.id)
+    assert record is not None
+    assert (record.state, record.attempts) == ("SUCCESS", 1)
+
+
 def test_a_redelivery_waits_for_another_process_draining_the_dead_owners_journal(
     free_sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -112,16 +127,7 @@ def test_a_redelivery_waits_for_another_process_draining_the_dead_owners_journal
         orphan.close()
 
     threading.Thread(target=other_adopter_commits, daemon=True).start()
-    outbox = Outbox(store, folder)
-    try:
-        again = outbox.start(AttemptStarted(RUN, AttemptKey(0, 1), "w2", T0), redelivered=True)
-    finally:
-        outbox.stop()
-
-    assert again is False
-    record = store.get(RUN.id)
-    assert record is not None
-    assert (record.state, record.attempts) == ("SUCCESS", 1)
+    assert_a_second_worker_does_not_run_it_again(store, folder)
 
 
 def test_a_redelivery_of_a_run_a_killed_process_finished_unwritten_is_not_run_again(
@@ -141,13 +147,4 @@ def test_a_redelivery_of_a_run_a_killed_process_finished_unwritten_is_not_run_ag
     orphan.append(AttemptFinished(RUN, AttemptKey(0, 0), Outcome.SUCCESS, T0, result=2))
     orphan.close(remove_if_empty=False)  # its process is gone: its lock with it
 
-    outbox = Outbox(store, folder)
-    try:
-        again = outbox.start(AttemptStarted(RUN, AttemptKey(0, 1), "w2", T0), redelivered=True)
-    finally:
-        outbox.stop()
-
-    assert again is False
-    record = store.get(RUN.id)
-    assert record is not None
-    assert (record.state, record.attempts) == ("SUCCESS", 1)
+    assert_a_second_worker_does_not_run_it_again(store, folder)
