@@ -34,6 +34,7 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from jobs.schedules.definition import fire_time
 from jobs.store.attempts import Outcome
+from jobs.store.runs import dead_letter_values
 from jobs.store.tables import RunOrigin, run_attempts, runs, schedules
 
 RESENT_REASON = "re-sent by the reaper: retry overdue"
@@ -179,14 +180,6 @@ def claim_dead_letter(conn: Connection, run: OverdueRetry, after: float, at: dat
     result = conn.execute(
         update(runs)
         .where(runs.c.id == run.id, runs.c.attempts == run.attempts, _overdue(after, at))
-        .values(
-            state="FAILURE",
-            finished_at=at,
-            dead_lettered=True,
-            held=False,
-            reason=reason,
-            error=reason,
-            origin=RunOrigin.REAPER.value,
-        )
+        .values(**dead_letter_values(reason, at), reason=reason, origin=RunOrigin.REAPER.value)
     )
     return bool(result.rowcount)

@@ -40,6 +40,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def dead_letter_values(error: str, at: datetime) -> dict[str, Any]:
+    """The columns of a run that ends dead-lettered: FAILURE at ``at``, flagged, with
+    ``error``, no retry due and no longer held. One set, whoever dead-letters it."""
+    return {
+        "state": "FAILURE",
+        "dead_lettered": True,
+        "finished_at": at,
+        "next_retry_at": None,
+        "held": False,
+        "error": error,
+    }
+
+
 @dataclass(frozen=True)
 class AttemptRecord:
     number: int
@@ -273,14 +286,7 @@ class RunStore:
             result = conn.execute(
                 update(runs)
                 .where(runs.c.id == run_id, runs.c.state.in_(("PENDING", "RETRY")))
-                .values(
-                    state="FAILURE",
-                    dead_lettered=True,
-                    finished_at=at,
-                    next_retry_at=None,
-                    held=False,
-                    error=error,
-                )
+                .values(**dead_letter_values(error, at))
             )
             return bool(result.rowcount)
 

@@ -196,6 +196,7 @@ def test_a_run_whose_re_sent_retry_keeps_vanishing_is_dead_lettered_with_its_rea
     record = app.store.get(run.id)
     assert record is not None and record.state == "FAILURE" and record.dead_lettered
     assert record.reason == vanished_reason(most) and record.origin == "reaper"
+    assert record.next_retry_at is None, "a dead-lettered run has no retry due"
     (letter,) = [m for m in dead_letters(app) if m.properties.get("message_id") == run.id]
     headers = letter.properties["application_headers"]
     assert headers[REASON_HEADER] == vanished_reason(most) and headers["task"] == "flaky"
