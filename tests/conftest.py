@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kombu import Connection
+from sqlalchemy import Engine
 
 from broker import declare, health
 from broker.topology import Topology, describe
@@ -17,8 +18,10 @@ from jobs.celery_app import BeatkeeperCelery
 from jobs.factory import create_celery_app, load_registry
 from jobs.registry import JobRegistry
 from jobs.settings import JobsSettings
+from jobs.store import make_engine
 from jobs.store.migrate import upgrade
 from tests.support import testjobs
+from tests.support.databases import sqlite_database, usable_postgres_database
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 RABBITMQ_URL = os.environ.get("BEATKEEPER_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -115,3 +118,19 @@ def free_sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'unit.db'}"
     upgrade(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a migrated store of this test's own: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        engine = make_engine(sqlite_database(tmp_path))
+        yield engine
+        engine.dispose()
+        return
+    with usable_postgres_database() as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()

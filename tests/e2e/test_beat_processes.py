@@ -29,8 +29,8 @@ from jobs.settings import JobsSettings
 from jobs.store.lease import LeaseStatus, LeaseStore
 from jobs.store.migrate import upgrade
 from jobs.store.tables import scheduler_state, schedules
-from tests.conftest import POSTGRES_URL, settings_env, unavailable
-from tests.support.databases import postgres_database
+from tests.conftest import settings_env
+from tests.support.databases import usable_postgres_database
 from tests.support.processes import free_port, running
 from tests.support.waiting import wait_for
 
@@ -46,15 +46,8 @@ def beat_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
         upgrade(url)
         yield url
         return
-    try:
-        database = postgres_database(POSTGRES_URL)
-        url = database.__enter__()
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
-        unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
-    try:
+    with usable_postgres_database() as url:
         yield url
-    finally:
-        database.__exit__(None, None, None)
 
 
 @pytest.fixture

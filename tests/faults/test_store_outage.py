@@ -15,9 +15,9 @@ from pytest_celery import CeleryTestSetup
 from sqlalchemy.engine import make_url
 
 from jobs.enqueue import Enqueuer
-from tests.conftest import POSTGRES_URL, unavailable
+from tests.conftest import POSTGRES_URL
 from tests.faults.test_worker_processes import finished
-from tests.support.databases import postgres_database
+from tests.support.databases import usable_postgres_database
 from tests.support.faultjobs import count
 from tests.support.proxy import CuttableProxy
 from tests.support.waiting import wait_for
@@ -36,15 +36,8 @@ def gate() -> Iterator[CuttableProxy]:
 @pytest.fixture
 def runs_database_url(gate: CuttableProxy) -> Iterator[str]:
     """A PostgreSQL database of this test's own, reached through the gate."""
-    try:
-        database = postgres_database(POSTGRES_URL)
-        url = database.__enter__()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
-        unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
-    try:
+    with usable_postgres_database() as url:
         yield make_url(url).set(port=gate.port).render_as_string(hide_password=False)
-    finally:
-        database.__exit__(None, None, None)
 
 
 def test_runs_accepted_and_executed_while_the_store_refuses_connections_get_their_rows(

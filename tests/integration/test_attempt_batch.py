@@ -3,15 +3,11 @@ write: same runs, same attempts (real SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 
-from jobs.store import make_engine
 from jobs.store.attempt_batch import apply_batch
 from jobs.store.attempts import (
     AttemptFinished,
@@ -24,34 +20,12 @@ from jobs.store.attempts import (
 )
 from jobs.store.runs import NewRun, RunStore
 from jobs.store.tables import run_attempts, runs
-from tests.conftest import POSTGRES_URL, unavailable
-from tests.support.databases import postgres_database, sqlite_database
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(sqlite_database(tmp_path))
-        yield engine
-        engine.dispose()
-        return
-    try:
-        database = postgres_database(POSTGRES_URL)
-        url = database.__enter__()
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
-        unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        database.__exit__(None, None, None)
 
 
 def run(name: str) -> NewRun:
@@ -105,18 +79,18 @@ def snapshot(engine: Engine, prefix: str) -> tuple[list[dict[str, Any]], list[di
         )
 
 
-def test_a_batch_writes_what_the_same_events_applied_one_by_one_write(engine: Engine) -> None:
-    store = RunStore(engine)
-    with engine.begin() as conn:
+def test_a_batch_writes_what_the_same_events_applied_one_by_one_write(store_engine: Engine) -> None:
+    store = RunStore(store_engine)
+    with store_engine.begin() as conn:
         store.insert_pending(conn, [run("one-pre"), run("set-pre")], at(-1))
-    with engine.begin() as conn:
+    with store_engine.begin() as conn:
         for event in story("one"):
             apply_event(conn, event)
 
-    with engine.begin() as conn:
+    with store_engine.begin() as conn:
         apply_batch(conn, story("set"))
 
-    assert snapshot(engine, "set") == snapshot(engine, "one")
+    assert snapshot(store_engine, "set") == snapshot(store_engine, "one")
     record = store.get("set-c")
     assert record is not None  # the late finish of the older attempt did not set the state
     assert (record.state, record.result, record.attempts) == ("SUCCESS", None, 2)
@@ -126,18 +100,18 @@ def test_a_batch_writes_what_the_same_events_applied_one_by_one_write(engine: En
     assert [a.outcome for a in lost.history] == ["WORKER_LOST", "WORKER_LOST"]
 
 
-def test_a_batch_split_anywhere_writes_the_same(engine: Engine) -> None:
+def test_a_batch_split_anywhere_writes_the_same(store_engine: Engine) -> None:
     events = story("one")
-    with engine.begin() as conn:
+    with store_engine.begin() as conn:
         apply_batch(conn, events)
     for cut in (3, 8, 13):
         prefix = f"cut{cut}"
         split = story(prefix)
-        with engine.begin() as conn:
+        with store_engine.begin() as conn:
             apply_batch(conn, split[:cut])
-        with engine.begin() as conn:
+        with store_engine.begin() as conn:
             apply_batch(conn, split[cut:])
-        with engine.begin() as conn:
+        with store_engine.begin() as conn:
             apply_batch(conn, split)  # and the whole journal replayed once more
 
-        assert snapshot(engine, prefix)[1] == snapshot(engine, "one")[1]
+        assert snapshot(store_engine, prefix)[1] == snapshot(store_engine, "one")[1]

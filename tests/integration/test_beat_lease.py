@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,40 +14,19 @@ from sqlalchemy.exc import OperationalError
 from jobs.store import make_engine
 from jobs.store.lease import Fence, LeaseStore
 from jobs.store.probe import write_probe
-from tests.conftest import POSTGRES_URL, unavailable
-from tests.support.databases import postgres_database, sqlite_database
+from tests.support.databases import sqlite_database
 
 pytestmark = [pytest.mark.integration]
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 TTL = 1.5
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(sqlite_database(tmp_path))
-        yield engine
-        engine.dispose()
-        return
-    try:
-        database = postgres_database(POSTGRES_URL)
-        url = database.__enter__()
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
-        unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        database.__exit__(None, None, None)
-
-
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def test_only_one_of_two_beats_gets_a_free_lease(engine: Engine) -> None:
-    lease = LeaseStore(engine)
+def test_only_one_of_two_beats_gets_a_free_lease(store_engine: Engine) -> None:
+    lease = LeaseStore(store_engine)
     first = lease.try_acquire("a", T0, TTL)
     second = lease.try_acquire("b", T0, TTL)
     assert first is not None and second is None
@@ -58,23 +36,23 @@ def test_only_one_of_two_beats_gets_a_free_lease(engine: Engine) -> None:
 
 
 def test_a_standby_takes_an_expired_lease_with_a_new_epoch_and_the_old_leader_is_fenced(
-    engine: Engine,
+    store_engine: Engine,
 ) -> None:
-    lease = LeaseStore(engine)
+    lease = LeaseStore(store_engine)
     old = lease.try_acquire("a", T0, TTL)
     assert old is not None
     assert lease.try_acquire("b", at(1), TTL) is None  # still fresh
     new = lease.try_acquire("b", at(2), TTL)
     assert new is not None and new.epoch == old.epoch + 1
     assert lease.renew(old, at(2.1), TTL) is False
-    with engine.begin() as conn:
+    with store_engine.begin() as conn:
         assert lease.hold(conn, old, at(2.1), TTL) is False
         assert lease.hold(conn, new, at(2.1), TTL, evaluated=True) is True
     assert lease.read().evaluated_at == at(2.1)
 
 
-def test_a_graceful_release_lets_a_standby_in_at_once(engine: Engine) -> None:
-    lease = LeaseStore(engine)
+def test_a_graceful_release_lets_a_standby_in_at_once(store_engine: Engine) -> None:
+    lease = LeaseStore(store_engine)
     fence = lease.try_acquire("a", T0, TTL)
     assert fence is not None
     assert lease.release(fence, at(0.1)) is True
@@ -83,12 +61,13 @@ def test_a_graceful_release_lets_a_standby_in_at_once(engine: Engine) -> None:
 
 
 def test_a_release_gives_up_after_a_moment_while_another_transaction_holds_the_lock(
-    engine: Engine,
+    store_engine: Engine,
 ) -> None:
-    lease = LeaseStore(engine)
+    lease = LeaseStore(store_engine)
     fence = lease.try_acquire("a", T0, TTL)
     assert fence is not None
-    with engine.begin() as other:  # SQLite's write lock, or PostgreSQL's lock on the lease row
+    # SQLite's write lock, or PostgreSQL's lock on the lease row:
+    with store_engine.begin() as other:
         assert lease.hold(other, fence, at(0.1), TTL)
         started = time.monotonic()
         with pytest.raises(OperationalError):
@@ -101,14 +80,14 @@ def test_a_release_gives_up_after_a_moment_while_another_transaction_holds_the_l
 
 
 def test_a_standby_cannot_take_over_while_the_leader_records_fires_under_its_fence(
-    engine: Engine,
+    store_engine: Engine,
 ) -> None:
-    lease = LeaseStore(engine)
+    lease = LeaseStore(store_engine)
     fence = lease.try_acquire("a", T0, TTL)
     assert fence is not None
     outcome: list[Fence | None] = []
     attempt = threading.Thread(target=lambda: outcome.append(lease.try_acquire("b", at(2), TTL)))
-    with engine.begin() as conn:
+    with store_engine.begin() as conn:
         # The leader was slow: its lease ran out at 1.5, and it renews at 1.9 while a standby
         # tries at 2.0. The renewal holds the row until commit; the standby then finds it fresh.
         assert lease.hold(conn, fence, at(1.9), TTL)
@@ -120,9 +99,9 @@ def test_a_standby_cannot_take_over_while_the_leader_records_fires_under_its_fen
     assert lease.read().owner == "a"
 
 
-def test_the_write_probe_passes_on_a_writable_store(engine: Engine) -> None:
-    write_probe(engine, "health", T0, timeout=1.0)
-    write_probe(engine, "health", at(1), timeout=1.0)
+def test_the_write_probe_passes_on_a_writable_store(store_engine: Engine) -> None:
+    write_probe(store_engine, "health", T0, timeout=1.0)
+    write_probe(store_engine, "health", at(1), timeout=1.0)
 
 
 def test_the_write_probe_fails_quickly_while_another_process_holds_the_sqlite_write_lock(

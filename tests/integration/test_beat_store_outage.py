@@ -15,10 +15,9 @@ from broker.settings import BrokerSettings
 from jobs.factory import create_celery_app, load_registry
 from jobs.services.schedules import ScheduleManager
 from jobs.settings import JobsSettings
-from tests.conftest import POSTGRES_URL, unavailable
 from tests.support import testjobs
 from tests.support.beat_fakes import Broker, Clocks, at, every, make_runner, run
-from tests.support.databases import postgres_database
+from tests.support.databases import usable_postgres_database
 from tests.support.proxy import CuttableProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -26,11 +25,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 @pytest.fixture
 def world() -> Iterator[Any]:
-    try:
-        database = postgres_database(POSTGRES_URL)
-        url = database.__enter__()
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
-        unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
+    with usable_postgres_database() as url:
+        yield from world_on(url)
+
+
+def world_on(url: str) -> Iterator[Any]:
     parsed = make_url(url)
     proxy = CuttableProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
     proxied = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -49,7 +48,6 @@ def world() -> Iterator[Any]:
     finally:
         app.store.engine.dispose()
         proxy.close()
-        database.__exit__(None, None, None)
 
 
 def test_the_beat_rides_out_postgresql_refusing_connections_and_catches_up(

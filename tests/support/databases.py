@@ -39,3 +39,20 @@ def postgres_database(admin: str) -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+@contextmanager
+def usable_postgres_database() -> Iterator[str]:
+    """A migrated database of this test's own on the test server (BEATKEEPER_TEST_POSTGRES_URL),
+    dropped afterwards; a server that is not usable skips the test (fails it in CI)."""
+    from tests.conftest import POSTGRES_URL, unavailable  # conftest imports this module
+
+    try:
+        database = postgres_database(POSTGRES_URL)
+        url = database.__enter__()
+    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
+        unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
+    try:
+        yield url
+    finally:
+        database.__exit__(None, None, None)
