@@ -60,6 +60,7 @@ from benchmarks.harness import (
     rabbitmq_pid,
     rabbitmq_version,
     snapshot,
+    sqlite_database,
     usage,
     versions,
     wait_quiet,
@@ -73,7 +74,6 @@ from jobs.schedules.kinds import TriggerKind
 from jobs.services.schedules import ScheduleManager
 from jobs.settings import BeatSettings, JobsSettings
 from jobs.store import make_engine
-from jobs.store.migrate import upgrade
 from jobs.store.tables import runs
 
 BEATKEEPER = "beatkeeper DatabaseScheduler"
@@ -320,12 +320,6 @@ def clean_up_broker(broker_url: str, management_api: str, topology: Topology) ->
         print(f"also deleted leftovers: {', '.join(extra)}")
 
 
-def fresh_database(tmp: Path, tag: str) -> str:
-    url = f"sqlite:///{tmp}/{tag}.db"
-    upgrade(url)
-    return url
-
-
 def wait_arrivals(
     consumer: Consumer, wanted: Callable[[Arrival], bool], count: int, until: float
 ) -> list[Arrival]:
@@ -369,7 +363,7 @@ def _beatkeeper_burst(
     queue: str,
     args: argparse.Namespace,
 ) -> BurstResult:
-    url = fresh_database(tmp, "bk-burst")
+    url = sqlite_database(tmp, "bk-burst")
     env = {**env, "DATABASE_URL": url}
     due = datetime.fromtimestamp(math.ceil(time.time() + args.lead), UTC)
     engine = make_engine(url)
@@ -557,7 +551,7 @@ def measure_idle(beat: Beat, label: str, count: int, args: argparse.Namespace) -
 def beatkeeper_idle(
     env: dict[str, str], tmp: Path, broker_url: str, queue: str, args: argparse.Namespace
 ) -> IdleResult:
-    url = fresh_database(tmp, "bk-idle")
+    url = sqlite_database(tmp, "bk-idle")
     env = {**env, "DATABASE_URL": url}
     now = datetime.now(UTC)
     engine = make_engine(url)

@@ -46,13 +46,12 @@ from benchmarks.beat import (
     Beat,
     bench_env,
     clean_up_broker,
-    fresh_database,
     print_machine,
     start_beatkeeper,
     start_celery,
 )
 from benchmarks.beat_data import burst_plan, insert_schedules
-from benchmarks.harness import free_port, workspace
+from benchmarks.harness import free_port, sqlite_database, workspace
 from broker import declare as broker_declare
 from broker.topology import describe
 from jobs.beat.runner import Backoff
@@ -102,7 +101,7 @@ def fmt_exit(took: float, code: int | None) -> str:
 
 # -- 1. SIGTERM mid-burst ----------------------------------------------------------------------
 def bk_sigterm_burst(env: dict[str, str], tmp: Path, count: int) -> str:
-    url = fresh_database(tmp, "bk-burst")
+    url = sqlite_database(tmp, "bk-burst")
     env = {**env, "DATABASE_URL": url}
     engine = make_engine(url)
     try:
@@ -169,7 +168,7 @@ def every_second(env: dict[str, str], count: int) -> None:
 
 def bk_sigterm_locked(env: dict[str, str], tmp: Path, tag: str, delay: float) -> str:
     """SIGTERM ``delay`` seconds after the beat logged "store lost"; the lock stays held."""
-    url = fresh_database(tmp, tag)
+    url = sqlite_database(tmp, tag)
     env = {**env, "DATABASE_URL": url}
     every_second(env, 1)
     beat = start_beatkeeper(env, tmp, tag)
@@ -221,7 +220,7 @@ def closed_broker(env: dict[str, str]) -> dict[str, str]:
 
 
 def bk_broker_down(env: dict[str, str], tmp: Path, window: float) -> Outage:
-    url = fresh_database(tmp, "bk-nobroker")
+    url = sqlite_database(tmp, "bk-nobroker")
     env = {**env, "DATABASE_URL": url}
     every_second(env, 60)
     beat = start_beatkeeper(closed_broker(env), tmp, "bk-nobroker")
@@ -248,7 +247,7 @@ def taken_from(lease: LeaseStore, owner: str | None) -> bool:
 
 
 def bk_takeover(env: dict[str, str], tmp: Path, trials: int) -> str:
-    url = fresh_database(tmp, "bk-takeover")
+    url = sqlite_database(tmp, "bk-takeover")
     env = {**env, "DATABASE_URL": url}
     every_second(env, 1)
     engine = make_engine(url)

@@ -275,6 +275,17 @@ def wait_quiet(max_wait: float) -> float:
 POSTGRES = os.environ.get("BEATKEEPER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
+def sqlite_database(tmp: Path, tag: str) -> str:
+    """A migrated, empty SQLite database in ``tmp``, named after ``tag``."""
+    import uuid
+
+    from jobs.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp}/{tag}-{uuid.uuid4().hex[:6]}.db"
+    upgrade(url)
+    return url
+
+
 @contextlib.contextmanager
 def migrated_database(store: str, tmp: Path, tag: str) -> Iterator[str]:
     """A migrated, empty database for one store (``sqlite`` in ``tmp``, else a new database on
@@ -286,9 +297,7 @@ def migrated_database(store: str, tmp: Path, tag: str) -> Iterator[str]:
     from jobs.store.migrate import upgrade
 
     if store == "sqlite":
-        url = f"sqlite:///{tmp}/{tag}-{uuid.uuid4().hex[:6]}.db"
-        upgrade(url)
-        yield url
+        yield sqlite_database(tmp, tag)
         return
     name = f"bk_{tag.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
