@@ -4,17 +4,15 @@ Celery 5.7 alone exits the whole worker on the first two kinds ("Unrecoverable e
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
-from kombu import Connection, Producer
 from pytest_celery import CeleryTestSetup
 
 from broker.names import ORIGIN_QUEUE_HEADER, REASON_HEADER
-from jobs.celery_app import BeatkeeperCelery
 from tests.faults.test_worker_processes import finished
 from tests.support.faultjobs import count
+from tests.support.queues import dead_letters, publish_raw
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -34,31 +32,6 @@ REASONS = {
 }
 
 
-def publish_raw(
-    app: BeatkeeperCelery, body: bytes, content_type: str, headers: dict[str, Any]
-) -> None:
-    queue = app.topology.work_queue("default")
-    with Connection(app.conf.broker_url) as conn:
-        Producer(conn.default_channel).publish(
-            body,
-            exchange=queue.exchange,
-            routing_key=queue.routing_key,
-            headers={"task": TASK, **headers},
-            content_type=content_type,
-            content_encoding="utf-8",
-            message_id=headers.get("id") or uuid.uuid4().hex,
-        )
-
-
-def dead_letters(app: BeatkeeperCelery) -> list[Any]:
-    dlq = app.topology.work_queue("default").dead_letter_queue
-    with Connection(app.conf.broker_url) as conn, conn.channel() as channel:
-        out = []
-        while (message := channel.basic_get(dlq, no_ack=True)) is not None:
-            out.append(message)
-        return out
-
-
 def test_poison_messages_are_dead_lettered_with_their_reason_and_the_worker_process_lives(
     celery_setup: CeleryTestSetup, marks: str
 ) -> None:
@@ -66,7 +39,7 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_the_worker_proc
     task = app.tasks[TASK]
     before = task.s(marks=marks, key="before").apply_async()
     for body, content_type, headers in POISON.values():
-        publish_raw(app, body, content_type, headers)
+        publish_raw(app, body, content_type, {"task": TASK, **headers})
     after = task.s(marks=marks, key="after").apply_async()
 
     assert finished(celery_setup, before.id).state == "SUCCESS"

@@ -16,7 +16,6 @@ from pytest_celery import (
 
 from broker import declare
 from broker.names import REASON_HEADER
-from jobs.celery_app import BeatkeeperCelery
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
 from tests.faults.test_worker_processes import finished
@@ -30,6 +29,7 @@ from tests.support.celery_local.two_workers import (  # noqa: F401 - fixtures us
     second_worker_container,
 )
 from tests.support.faultjobs import count
+from tests.support.queues import dead_letters
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -84,15 +84,6 @@ def test_a_redelivery_after_a_worker_kill_is_a_new_attempt_and_the_killed_one_is
     lost = record.history[0]
     assert lost.finished_at is not None and lost.finished_at <= record.history[1].started_at
     assert lost.error is not None and "worker lost" in lost.error
-
-
-def dead_letters(app: BeatkeeperCelery) -> list[Any]:
-    dlq = app.topology.work_queue("default").dead_letter_queue
-    with Connection(app.conf.broker_url) as conn, conn.channel() as channel:
-        out = []
-        while (message := channel.basic_get(dlq, no_ack=True)) is not None:
-            out.append(message)
-        return out
 
 
 def test_a_job_that_kills_its_worker_is_dead_lettered_with_its_reason_and_its_run_says_so(

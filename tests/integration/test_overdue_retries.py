@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from kombu import Connection
 
 from broker.names import REASON_HEADER
 from broker.publisher import ConfirmingPublisher, OutgoingMessage
@@ -20,6 +19,7 @@ from jobs.store.reaping import RESENT_REASON, vanished_reason
 from jobs.store.runs import NewRun, RunRecord, utcnow
 from jobs.worker.reaper import resend_overdue
 from tests.support import testjobs
+from tests.support.queues import dead_letters
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -59,16 +59,6 @@ def arrives_late(app: BeatkeeperCelery, enqueuer: Enqueuer, job: str, kept: Any)
     app.tasks[job].apply_async(*args, **options)
     marker = enqueuer.enqueue("add", {"x": 1, "y": 1})
     assert finished(app, marker.id).state == "SUCCESS"
-
-
-def dead_letters(app: BeatkeeperCelery) -> list[Any]:
-    """Drain this session's dead-letter queue, so that later tests find it empty."""
-    dlq = app.topology.work_queue("default").dead_letter_queue
-    out = []
-    with Connection(app.conf.broker_url) as conn, conn.channel() as channel:
-        while (message := channel.basic_get(dlq, no_ack=True)) is not None:
-            out.append(message)
-    return out
 
 
 def in_retry(app: BeatkeeperCelery, run_id: str) -> RunRecord:

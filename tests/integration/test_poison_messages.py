@@ -6,16 +6,15 @@ published raw, as a buggy or hostile producer would.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
-from kombu import Connection, Producer
 
 from broker.names import ORIGIN_QUEUE_HEADER, REASON_HEADER
 from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.worker.consumer import POISON
+from tests.support.queues import dead_letters, publish_raw
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,31 +25,6 @@ def enqueuer(celery_session_app: BeatkeeperCelery, celery_session_worker: Any) -
     enq = Enqueuer(celery_session_app)
     yield enq
     enq.stop()
-
-
-def drain_dlq(app: BeatkeeperCelery) -> list[Any]:
-    dlq = app.topology.work_queue("default").dead_letter_queue
-    out = []
-    with Connection(app.conf.broker_url) as conn, conn.channel() as channel:
-        while (message := channel.basic_get(dlq, no_ack=True)) is not None:
-            out.append(message)
-    return out
-
-
-def publish_raw(
-    app: BeatkeeperCelery, body: bytes, content_type: str, headers: dict[str, Any]
-) -> None:
-    queue = app.topology.work_queue("default")
-    with Connection(app.conf.broker_url) as conn:
-        Producer(conn.default_channel).publish(
-            body,
-            exchange=queue.exchange,
-            routing_key=queue.routing_key,
-            headers=headers,
-            content_type=content_type,
-            content_encoding="utf-8",
-            message_id=headers.get("id") or uuid.uuid4().hex,
-        )
 
 
 POISON_CASES = {
@@ -86,7 +60,7 @@ def test_each_poison_message_is_dead_lettered_with_its_reason_and_innocent_work_
     celery_session_app: BeatkeeperCelery, enqueuer: Enqueuer
 ) -> None:
     app = celery_session_app
-    drain_dlq(app)
+    dead_letters(app)
     before = sum(POISON.values())
     for body, content_type, headers, _ in POISON_CASES.values():
         publish_raw(app, body, content_type, headers)
@@ -96,9 +70,9 @@ def test_each_poison_message_is_dead_lettered_with_its_reason_and_innocent_work_
         lambda: (r := app.store.get(innocent.id)) is not None and r.done and r, timeout=20
     )
     assert (record.state, record.result) == ("SUCCESS", 42)
-    letters = wait_for(lambda: (got := drain_dlq(app)) and got, timeout=15)
+    letters = wait_for(lambda: (got := dead_letters(app)) and got, timeout=15)
     while len(letters) < len(POISON_CASES):
-        letters += wait_for(lambda: drain_dlq(app), timeout=15)
+        letters += wait_for(lambda: dead_letters(app), timeout=15)
 
     reasons = sorted(m.headers[REASON_HEADER] for m in letters)
     for name, (*_, expected) in POISON_CASES.items():

@@ -6,12 +6,12 @@ import uuid
 from typing import Any
 
 import pytest
-from kombu import Connection
 
 from jobs.celery_app import BeatkeeperCelery
 from jobs.enqueue import Enqueuer
 from jobs.store.runs import RunRecord
 from tests.support import testjobs
+from tests.support.queues import dead_letters
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -31,16 +31,6 @@ def finished(app: BeatkeeperCelery, run_id: str, timeout: float = 20.0) -> RunRe
 
     result: RunRecord = wait_for(done, timeout)
     return result
-
-
-def dead_letters(app: BeatkeeperCelery, queue: str = "default") -> list[Any]:
-    """Drain this session's DLQ for ``queue`` and return its messages."""
-    dlq = app.topology.work_queue(queue).dead_letter_queue
-    out = []
-    with Connection(app.conf.broker_url) as conn, conn.channel() as channel:
-        while (message := channel.basic_get(dlq, no_ack=True)) is not None:
-            out.append(message)
-    return out
 
 
 def test_an_enqueued_job_runs_on_a_real_worker_and_its_result_is_recorded(
