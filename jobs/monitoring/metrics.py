@@ -1,93 +1,115 @@
-"""Prometheus metrics: counters and histograms fed by the change feed, and gauges read at
-scrape time (queues, schedules, the beat).
+"""Prometheus metrics: counters and histograms counted from the change feed, read from the
+store's totals (the same in every web process), and gauges read at scrape time (queues,
+workers, schedules, the beat).
 
-Names follow danihodovic/celery-exporter where they overlap (``celery_task_*_total``,
-``celery_task_runtime_seconds``, ``celery_queue_length``; labels ``name``, ``queue``,
-``hostname``) so Grafana dashboards 17508 and 17509 work; the rest is ``beatkeeper_*``.
-Counters count what this process saw since it started, as Prometheus expects.
+The feed-derived families and their names are in jobs/monitoring/families.py; one web process
+counts them (jobs/monitoring/counting.py). Gauge names follow danihodovic/celery-exporter where
+they overlap (``celery_queue_length``, ``celery_active_consumer_count``, ``celery_worker_up``,
+``celery_worker_tasks_active``; labels ``queue_name``, ``hostname``); the rest is
+``beatkeeper_*``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from jobs.monitoring.families import FAMILIES, Family, Kind, bucket_label
 from jobs.schedules.health import HealthState
-from jobs.store.changes import RunChange, ScheduleChange
 
-TASK = ("name", "queue", "hostname")
-# Seconds: from sub-second jobs to the hour-long ones a beat schedules.
-BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+Totals = list[tuple[str, dict[str, str], float]]
 
 
-class TaskMetrics:
-    """A change-feed listener that counts what runs did."""
+class TotalsSource(Protocol):
+    """What the feed-derived families read; jobs/store/metric_totals.py implements it."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        def counter(name: str, doc: str, labels: Sequence[str] = TASK) -> Counter:
-            return Counter(name, doc, labels, registry=registry)
+    def totals(self) -> Totals:
+        """(metric, labels, value) of every series; histogram buckets not cumulative."""
 
-        self.sent = counter("celery_task_sent_total", "Runs enqueued", ("name", "queue"))
-        self.started = counter("celery_task_started_total", "Attempts started")
-        self.succeeded = counter("celery_task_succeeded_total", "Attempts that succeeded")
-        self.failed = counter("celery_task_failed_total", "Attempts that failed for good")
-        self.retried = counter("celery_task_retried_total", "Attempts that will be retried")
-        self.lost = counter("beatkeeper_task_worker_lost_total", "Attempts whose worker died")
-        self.rejected = counter(
-            "celery_task_rejected_total", "Runs dead-lettered", ("name", "queue")
-        )
-        self.closed = counter(
-            "beatkeeper_runs_finished_total", "Runs by final state", ("name", "queue", "state")
-        )
-        self.runtime = Histogram(
-            "celery_task_runtime_seconds", "Attempt runtime", TASK, buckets=BUCKETS,
-            registry=registry,
-        )  # fmt: skip
-        self.queue_wait = Histogram(
-            "celery_task_queue_wait_seconds",
-            "From enqueue (publish) to the first attempt's start",
-            ("name", "queue"),
-            buckets=BUCKETS,
-            registry=registry,
-        )
-        self.lateness = Histogram(
-            "beatkeeper_schedule_lateness_seconds",
-            "From a fire's scheduled time to its run's start",
-            ("schedule",),
-            buckets=BUCKETS,
-            registry=registry,
-        )
-        self.outcomes = {
-            "SUCCESS": self.succeeded,
-            "FAILURE": self.failed,
-            "RETRY": self.retried,
-            "WORKER_LOST": self.lost,
-        }
 
-    def __call__(self, runs: Sequence[RunChange], _: Sequence[ScheduleChange]) -> None:
-        for c in runs:
-            host = c.worker or ""
-            if c.kind == "enqueued":
-                self.sent.labels(c.job, c.queue).inc()
-            elif c.kind == "started":
-                self.started.labels(c.job, c.queue, host).inc()
-                if c.queue_wait is not None:
-                    self.queue_wait.labels(c.job, c.queue).observe(max(0.0, c.queue_wait))
-                if c.lateness is not None and c.schedule:
-                    self.lateness.labels(c.schedule).observe(max(0.0, c.lateness))
-            elif c.kind == "finished" and c.outcome in self.outcomes:
-                self.outcomes[c.outcome].labels(c.job, c.queue, host).inc()
-                if c.runtime is not None:
-                    self.runtime.labels(c.job, c.queue, host).observe(max(0.0, c.runtime))
-            elif c.kind == "closed":
-                self.closed.labels(c.job, c.queue, c.state).inc()
-                if c.dead_lettered:
-                    self.rejected.labels(c.job, c.queue).inc()
+def _histogram(family: Family, rows: dict[str, dict[tuple[str, ...], float]]) -> Metric:
+    out = HistogramMetricFamily(family.name, family.help, labels=list(family.labels))
+    buckets = rows.get(f"{family.name}_bucket", {})
+    sums = rows.get(f"{family.name}_sum", {})
+    per_series: dict[tuple[str, ...], list[tuple[float, float]]] = defaultdict(list)
+    for key, value in buckets.items():
+        per_series[key[:-1]].append((float(key[-1]), value))
+    for key, counts in sorted(per_series.items()):
+        cumulative = [
+            (bucket_label(b), sum(v for le, v in counts if le <= b)) for b in family.buckets
+        ]
+        cumulative.append(("+Inf", sum(v for _, v in counts)))
+        out.add_metric(list(key), cumulative, sums.get(key, 0.0))
+    return out
+
+
+class TaskMetrics(Collector):
+    """The feed-derived counters and histograms as the store holds them, read at most once
+    per ``cache_seconds`` (a failed read serves the last good one: counters never go back)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        source: TotalsSource | None = None,
+        on_error: Callable[[str], None] = print,
+        cache_seconds: float = 0.75,
+    ) -> None:
+        self.source = source
+        self.on_error = on_error
+        self.cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._read_at = -1e9
+        self._rows: Totals = []
+        if registry is not None:
+            registry.register(self)
+
+    def _totals(self) -> Totals:
+        with self._lock:
+            if self.source is not None and time.monotonic() - self._read_at > self.cache_seconds:
+                try:
+                    self._rows = self.source.totals()
+                    self._read_at = time.monotonic()
+                except Exception as exc:  # noqa: BLE001 - the last good read is served
+                    self.on_error(f"metric totals: {exc}")
+            return self._rows
+
+    def collect(self) -> Iterator[Metric]:
+        known = {name: f for f in FAMILIES for name in self._row_names(f)}
+        rows: dict[str, dict[tuple[str, ...], float]] = defaultdict(dict)
+        for metric, labels, value in self._totals():
+            family = known.get(metric)
+            if family is None:
+                continue
+            names = family.labels + (("le",) if metric.endswith("_bucket") else ())
+            if set(labels) == set(names):  # rows of another version's labels are left out
+                rows[metric][tuple(labels[n] for n in names)] = value
+        for family in FAMILIES:
+            if family.kind is Kind.HISTOGRAM:
+                yield _histogram(family, rows)
+                continue
+            counter = CounterMetricFamily(family.name, family.help, labels=list(family.labels))
+            for key, value in sorted(rows[family.name].items()):
+                counter.add_metric(list(key), value)
+            yield counter
+
+    @staticmethod
+    def _row_names(family: Family) -> tuple[str, ...]:
+        if family.kind is Kind.HISTOGRAM:
+            return (f"{family.name}_bucket", f"{family.name}_sum")
+        return (family.name,)
 
 
 class StateSource(Protocol):
@@ -104,8 +126,8 @@ class StateSource(Protocol):
     def beat(self) -> tuple[str | None, datetime | None, datetime | None]:
         """(leader, last evaluating tick, lease expiry)."""
 
-    def workers(self) -> dict[str, bool] | None:
-        """hostname -> answered the last ping; None if unknown."""
+    def workers(self) -> dict[str, int] | None:
+        """hostname -> tasks it is running, for each worker that answered; None if unknown."""
 
 
 def _ts(t: datetime | None) -> float:
@@ -135,13 +157,15 @@ class StateCollector(Collector):
             return
         length = GaugeMetricFamily("celery_queue_length", "Ready messages", labels=["queue_name"])
         unacked = GaugeMetricFamily(
-            "beatkeeper_queue_unacked", "Messages delivered, not acknowledged", labels=["queue"]
+            "beatkeeper_queue_unacked",
+            "Messages delivered, not acknowledged",
+            labels=["queue_name"],
         )
         consumers = GaugeMetricFamily(
-            "beatkeeper_queue_consumers", "Consumers of the queue", labels=["queue"]
+            "celery_active_consumer_count", "Consumers of the queue", labels=["queue_name"]
         )
         dead = GaugeMetricFamily(
-            "beatkeeper_dead_letters", "Messages in a dead-letter queue", labels=["queue"]
+            "beatkeeper_dead_letters", "Messages in a dead-letter queue", labels=["queue_name"]
         )
         for name, ready, unack, cons, is_dlq in depths:
             length.add_metric([name], ready)
@@ -204,6 +228,10 @@ class StateCollector(Collector):
         if workers is None:
             return
         up = GaugeMetricFamily("celery_worker_up", "Worker answered a ping", labels=["hostname"])
-        for host, alive in sorted(workers.items()):
-            up.add_metric([host], 1 if alive else 0)
-        yield up
+        active = GaugeMetricFamily(
+            "celery_worker_tasks_active", "Tasks the worker is running", labels=["hostname"]
+        )
+        for host, running in sorted(workers.items()):
+            up.add_metric([host], 1)
+            active.add_metric([host], running)
+        yield from (up, active)

@@ -181,9 +181,10 @@ class Snapshot:
             for host, info in sorted(stats.items())
         ]
 
-    def workers(self) -> dict[str, bool] | None:
+    def workers(self) -> dict[str, int] | None:
+        """hostname -> tasks it runs (inspect ``active``), for each worker that answered."""
         rows = self.worker_rows()
-        return None if rows is None else {w.hostname: True for w in rows}
+        return None if rows is None else {w.hostname: w.active for w in rows}
 
     # -- schedules and the beat -----------------------------------------------------------
     def schedule_rows(

@@ -33,6 +33,7 @@ class RunChange:
     queue_wait: float | None = None  # seconds from enqueue to start, first attempt only
     lateness: float | None = None  # seconds from the scheduled time to start, first attempt
     runtime: float | None = None  # seconds, finished attempts
+    error: str | None = None  # the head of a finished attempt's error (its exception first)
     dead_lettered: bool = False
 
     @property
@@ -48,6 +49,7 @@ class ScheduleChange:
 
 CLOSED = ("SUCCESS", "FAILURE", "SKIPPED", "CANCELLED", "EXPIRED")
 MAX_IDS = 500  # run ids per IN list
+ERROR_HEAD = 200  # characters of an attempt's error the feed reads: enough for the class name
 
 
 def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
@@ -156,13 +158,14 @@ class StoreChanges:
                         lateness=_seconds(r["started_at"], r["scheduled_for"]) if first else None,
                     )
                 )  # fmt: skip
-            finished = started.where(run_attempts.c.finished_at > since)
+            error = func.substr(run_attempts.c.error, 1, ERROR_HEAD).label("error")
+            finished = started.add_columns(error).where(run_attempts.c.finished_at > since)
             for r in conn.execute(finished).mappings():
                 out.append(
                     RunChange(
                         "finished", r["run_id"], r["job"], r["queue"], r["state"],
                         r["finished_at"], number=r["number"], schedule=r["schedule"],
-                        outcome=r["outcome"], worker=r["worker"],
+                        outcome=r["outcome"], worker=r["worker"], error=r["error"],
                         runtime=_seconds(r["finished_at"], r["started_at"]),
                     )
                 )  # fmt: skip

@@ -193,6 +193,26 @@ beat_lease = Table(
     Column("evaluated_at", UTCDateTime),  # the last tick that evaluated schedules
 )
 
+# Metrics counted once for every web process (jobs/store/metric_totals.py): the running total
+# of each series, and what the counting process last flushed (its lease epoch, a flush number,
+# and the newest change time it has counted).
+metric_totals = Table(
+    "metric_totals",
+    metadata,
+    Column("metric", String(200), primary_key=True),
+    Column("labels", Text, primary_key=True),  # canonical JSON: keys sorted, no spaces
+    Column("value", Float, nullable=False),
+)
+
+metric_marks = Table(
+    "metric_marks",
+    metadata,
+    Column("name", String(64), primary_key=True),  # the lease's name
+    Column("epoch", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),  # flushes committed in that epoch
+    Column("counted_through", UTCDateTime),
+)
+
 # Rows the health check writes to prove the store takes writes (a SELECT 1 passes under a
 # held SQLite write lock).
 heartbeats = Table(

@@ -13,10 +13,12 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
 from jobs.monitoring.changes import ChangeFeed
+from jobs.monitoring.counting import SharedCounts
 from jobs.monitoring.metrics import TaskMetrics
 from jobs.store import make_engine
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
 from jobs.store.changes import RunChange, StoreChanges
+from jobs.store.metric_totals import MetricTotals
 from jobs.store.runs import NewRun, RunStore
 from tests.support.offline import offline_web
 from webapp.api.live import Filter, LiveHub, Subscriber
@@ -40,26 +42,48 @@ def lifecycle(store: RunStore, run_id: str, start: float, outcome: Outcome) -> N
 def test_the_feed_turns_store_changes_into_metrics_once_each(free_sqlite_url: str) -> None:
     store = RunStore(make_engine(free_sqlite_url))
     now = [at(0)]
-    feed = ChangeFeed(StoreChanges(store.engine), clock=lambda: now[0])
+    changes = StoreChanges(store.engine)
+    feed = ChangeFeed(changes, clock=lambda: now[0])
+    totals = MetricTotals(store.engine)
+    counts = SharedCounts(totals, changes, "web-1", clock=lambda: now[0])
+    feed.subscribe(counts)
     registry = CollectorRegistry()
-    feed.subscribe(TaskMetrics(registry))
+    TaskMetrics(registry, totals, cache_seconds=0)
     seen: list[RunChange] = []
     feed.subscribe(lambda runs, _: seen.extend(runs))
     feed.poll()
+    counts.step()  # takes the metrics lease
     lifecycle(store, "a", 1, Outcome.SUCCESS)
     lifecycle(store, "b", 2, Outcome.FAILURE)
     now[0] = at(3)
     feed.poll()
     now[0] = at(4)
     assert feed.poll() == 0, "changes inside the overlap window are not delivered twice"
+    counts.step()  # flushes
     text = generate_latest(registry).decode()
-    assert 'celery_task_sent_total{name="add",queue="bk.default"} 2.0' in text
-    assert 'celery_task_succeeded_total{hostname="w1",name="add",queue="bk.default"} 1.0' in text
-    assert 'celery_task_failed_total{hostname="w1",name="add",queue="bk.default"} 1.0' in text
-    assert 'celery_task_queue_wait_seconds_count{name="add",queue="bk.default"} 2.0' in text
-    assert 'beatkeeper_schedule_lateness_seconds_sum{schedule="s"} 4.0' in text
+    task = 'hostname="w1",name="add",queue_name="bk.default"'
+
+    def bucket(le: str) -> str:
+        return f'hostname="w1",le="{le}",name="add",queue_name="bk.default"'
+
     assert (
-        'celery_task_runtime_seconds_sum{hostname="w1",name="add",queue="bk.default"} 1.0' in text
+        'celery_task_sent_total{hostname="generic",name="add",queue_name="bk.default"} 2.0' in text
+    )
+    assert f"celery_task_received_total{{{task}}} 2.0" in text
+    assert f"celery_task_started_total{{{task}}} 2.0" in text
+    assert f"celery_task_succeeded_total{{{task}}} 1.0" in text
+    assert f'celery_task_failed_total{{exception="x",{task}}} 1.0' in text
+    assert f'celery_task_failed_total{{exception="",{task}}} 0.0' in text, "pre-created"
+    assert f"celery_task_revoked_total{{{task}}} 0.0" in text, "pre-created"
+    assert f"celery_task_queue_wait_seconds_count{{{task}}} 2.0" in text
+    assert 'beatkeeper_schedule_lateness_seconds_sum{schedule="s"} 4.0' in text
+    assert f"celery_task_runtime_sum{{{task}}} 1.0" in text
+    assert f"celery_task_runtime_bucket{{{bucket('0.5')}}} 2.0" in text
+    assert f"celery_task_runtime_bucket{{{bucket('0.25')}}} 0.0" in text
+    assert f"celery_task_runtime_bucket{{{bucket('+Inf')}}} 2.0" in text
+    assert (
+        'beatkeeper_runs_finished_total{name="add",queue_name="bk.default",state="FAILURE"} 1.0'
+        in text
     )
     kinds = sorted(c.kind for c in seen)
     assert kinds == ["closed"] * 2 + ["enqueued"] * 2 + ["finished"] * 2 + ["started"] * 2
@@ -154,6 +178,8 @@ def test_metrics_expose_schedule_states_the_beat_and_the_management_api(client: 
     assert "beatkeeper_beat_last_tick_timestamp_seconds" in text
     assert "beatkeeper_management_up" in text
     assert "celery_worker_up" not in text, "no broker: workers are unknown, not down"
+    assert "# TYPE celery_task_received_total counter" in text, "read from the store's totals"
+    assert "# TYPE celery_task_runtime histogram" in text
 
 
 def test_the_dashboard_shows_what_it_knows_and_says_unknown_for_the_rest(client: Any) -> None:

@@ -34,8 +34,8 @@ class OneOfEverything:
         now = datetime.now(UTC)
         return "beat@host", now, now
 
-    def workers(self) -> dict[str, bool]:
-        return {"w@host": True}
+    def workers(self) -> dict[str, int]:
+        return {"w@host": 1}
 
 
 def exposed_names() -> set[str]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +20,12 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from jobs.monitoring.changes import ChangeFeed
+from jobs.monitoring.counting import SharedCounts
 from jobs.monitoring.metrics import StateCollector, TaskMetrics
 from jobs.monitoring.notify import HealthNotifier
 from jobs.monitoring.snapshot import Snapshot
 from jobs.store.changes import StoreChanges
+from jobs.store.metric_totals import MetricTotals
 from webapp.api import live
 from webapp.auth.api import allow
 from webapp.auth.permissions import Action
@@ -52,15 +57,19 @@ class Monitoring:
         notify_interval: float = 5.0,
         lookback: float = 0.25,
     ) -> None:
+        engine = celery_app.store.engine
         self.snapshot = Snapshot(celery_app)
+        self.totals = MetricTotals(engine)
         self.registry = CollectorRegistry()
-        self.metrics = TaskMetrics(self.registry)
+        self.metrics = TaskMetrics(self.registry, self.totals, log.warning)
         self.registry.register(StateCollector(self.snapshot, log.warning))
-        self.feed = ChangeFeed(
-            StoreChanges(celery_app.store.engine), interval=poll_interval, fast_overlap=lookback
-        )
+        changes = StoreChanges(engine)
+        self.feed = ChangeFeed(changes, interval=poll_interval, fast_overlap=lookback)
+        # One web process at a time counts the feed into the store; every one reads the totals.
+        owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
+        self.counting = SharedCounts(self.totals, changes, owner)
         self.hub = live.LiveHub()
-        self.feed.subscribe(self.metrics)
+        self.feed.subscribe(self.counting)
         self.feed.subscribe(self.hub)
         self.notifier = HealthNotifier(celery_app.store.engine, webhook_url)
         self.notify_interval = notify_interval
@@ -70,6 +79,7 @@ class Monitoring:
     def start(self) -> None:
         self.hub.attach(asyncio.get_running_loop())
         self.feed.start()
+        self.counting.start()
         self._notifying = threading.Thread(target=self._notify, name="health-notify", daemon=True)
         self._notifying.start()
 
@@ -90,6 +100,7 @@ class Monitoring:
         if self._notifying is not None:
             self._notifying.join(timeout=10)
         self.feed.stop()
+        self.counting.stop()
         self.hub.close()
         self.snapshot.close()
 
