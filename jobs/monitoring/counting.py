@@ -104,6 +104,8 @@ class SharedCounts:
             self._flush(now)
 
     def _lead(self, now: datetime) -> None:
+        if self.store.lease.read().held(now):
+            return  # a read, not a write lock every second while another process counts
         fence = self.store.lease.try_acquire(self.owner, now, self.ttl)
         if fence is None:
             return
