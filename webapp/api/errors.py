@@ -5,11 +5,14 @@ Every error answer has the same body, ``{"detail": "...", "errors": [{"field", "
 errors (422, whose ``detail`` would be a list echoing the input) and Starlette's HTTP errors
 (404 for an unknown path, 405, 400) are rewritten into it, and the OpenAPI document says so.
 JSON bodies are read strictly (``jobs/jsontext.py``): NaN, Infinity, a number past Python's
-digit limit or nesting deeper than 32 levels is a 422 naming ``body``.
+digit limit or nesting deeper than 32 levels is a 422 naming ``body``. The store going away
+(a refused or dropped connection, a lock that outlasted its wait) is a 503 on every route,
+credential checks included, never a 500: the request is fine, a dependency is not.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,12 +21,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import exc as sql
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from jobs import jsontext
 from jobs.errors import BeatkeeperError, Conflict, Invalid, NotFound, RateLimited, Unavailable
 from webapp.api.schemas import ErrorOut
+
+log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[BeatkeeperError], int], ...] = (
     (NotFound, 404),
@@ -67,6 +73,17 @@ def field_name(loc: Sequence[int | str]) -> str:
     if len(parts) > 1 and parts[0] in SOURCES:
         parts = parts[1:]
     return ".".join(parts) or "body"
+
+
+# What a store that is down, restarting or locked raises (not a constraint or a bug of ours).
+STORE_OUTAGES = (sql.OperationalError, sql.InterfaceError, sql.TimeoutError)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 naming the store; the driver's text (host, port) only goes to the log, since the
+    caller may not even be authenticated yet."""
+    log.warning("%s %s: the store is unavailable: %s", request.method, request.url.path, exc)
+    return error_response(503, f"the run store is unavailable ({type(exc).__name__}); try again")
 
 
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -151,6 +168,8 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(BeatkeeperError, beatkeeper_error)
     api.add_exception_handler(RequestValidationError, validation_error)
     api.add_exception_handler(HTTPException, http_error)
+    for outage in STORE_OUTAGES:
+        api.add_exception_handler(outage, store_unavailable)
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
