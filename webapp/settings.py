@@ -18,6 +18,25 @@ DEV_SECRET_KEY = "beatkeeper-development-only-secret"
 TEST_SERVER = "http://testserver"
 
 
+def check_webhook_url(value: str | None) -> str | None:
+    """A settings validator: unset/empty, or an absolute http(s) URL with a host (else every
+    delivery would fail until someone read the delivery history)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "must be an absolute http:// or https:// URL with a host, "
+            "such as https://hooks.example.com/beatkeeper"
+        )
+    return value
+
+
 class WebSettings(EnvSettings):
     """The web front ends' settings, on top of the job platform's."""
 
@@ -47,9 +66,11 @@ class WebSettings(EnvSettings):
         default=0.25, ge=0, le=5, validation_alias="BEATKEEPER_LIVE_LOOKBACK"
     )
     # POSTed a JSON body whenever a schedule's health state changes (jobs/monitoring/notify.py).
+    # Any http(s) address, private ones included: the operator sets it, not a user.
     health_webhook_url: str | None = Field(
         default=None, validation_alias="BEATKEEPER_HEALTH_WEBHOOK_URL"
     )
+    _webhook = field_validator("health_webhook_url")(check_webhook_url)
     # Where people reach the web app (scheme://host[:port][/path]); every URL the app builds
     # and the API's same-origin check use it, never the request's Host header.
     # Unset: http://127.0.0.1:<port> in development; required elsewhere.

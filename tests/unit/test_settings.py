@@ -72,6 +72,21 @@ def test_a_bad_value_is_refused_with_a_message_naming_the_variable(
         JobsSettings.from_env({key: value})
 
 
+@pytest.mark.parametrize(
+    "url", ["hooks.example.com/x", "ftp://hooks.example.com/x", "http:///x", "http://h:port/x"]
+)
+def test_a_webhook_url_that_is_not_an_http_url_with_a_host_is_refused_at_start(url: str) -> None:
+    with pytest.raises(ValueError, match="BEATKEEPER_HEALTH_WEBHOOK_URL: must be an absolute"):
+        WebSettings.from_env({"BEATKEEPER_HEALTH_WEBHOOK_URL": url})
+
+
+def test_an_empty_webhook_url_means_none_and_a_private_address_is_accepted() -> None:
+    assert WebSettings.from_env({"BEATKEEPER_HEALTH_WEBHOOK_URL": " "}).health_webhook_url is None
+    private = "http://10.0.0.7:9093/hooks/beatkeeper"
+    found = WebSettings.from_env({"BEATKEEPER_HEALTH_WEBHOOK_URL": private})
+    assert found.health_webhook_url == private
+
+
 def test_retry_defaults_come_from_the_environment() -> None:
     settings = JobsSettings.from_env(
         {"BEATKEEPER_RETRY_MAX_RETRIES": "7", "BEATKEEPER_RETRY_BACKOFF_BASE": "3"}
