@@ -6,6 +6,13 @@ the configured URL. Deliveries are retried with exponential backoff (``backoff``
 doubling, at most 10 minutes apart) up to ``max_attempts``, then marked failed; each one's
 history (attempts, last error, delivered at) is kept and listed by the API and the dashboard.
 A schedule seen for the first time is recorded without a call.
+
+Delivery is at least once: a receiver that took the call but answered too late (past
+``TIMEOUT_SECONDS``) or not at all gets it again, with the same ``delivery`` id in the body
+to recognise it. Deliveries are claimed one at a time, each for ``LEASE_SECONDS``, so a
+slow receiver never holds a batch whose later leases run out while it waits (another web
+process would then send those too). Pending deliveries live in the store: a restarted
+process picks them up at their next attempt time.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from jobs.store.webhooks import Transition, WebhookStore
 log = logging.getLogger(__name__)
 BASE_SECONDS = 5.0
 CAP_SECONDS = 600.0
+TIMEOUT_SECONDS = 5.0  # httpx's connect, write and read timeouts, each
+LEASE_SECONDS = 60.0  # a claimed delivery's send must end within it (well above the timeouts)
+BATCH = 20  # deliveries sent per tick at most
 Sender = Callable[[str, dict[str, Any]], None]  # raises on failure
 
 
@@ -44,8 +54,8 @@ def payload(change: Transition) -> dict[str, Any]:
     }
 
 
-def post_json(url: str, body: dict[str, Any]) -> None:
-    response = httpx.post(url, json=body, timeout=5.0)
+def post_json(url: str, body: dict[str, Any], timeout: float = TIMEOUT_SECONDS) -> None:
+    response = httpx.post(url, json=body, timeout=timeout)
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"answered {response.status_code}")
 
@@ -77,11 +87,18 @@ class HealthNotifier:
         return self.store.record_states(seen, now, self.url, payload)
 
     def deliver_due(self) -> int:
-        """Send what is due; returns how many were delivered."""
+        """Send what is due, claiming one delivery at a time; returns how many were
+        delivered."""
         delivered = 0
-        for d in self.store.claim_due(self.clock(), lease=timedelta(seconds=60)):
+        for _ in range(BATCH):
+            claimed = self.store.claim_due(
+                self.clock(), lease=timedelta(seconds=LEASE_SECONDS), limit=1
+            )
+            if not claimed:
+                break
+            [d] = claimed
             try:
-                self.send(d.url, d.payload)
+                self.send(d.url, {**d.payload, "delivery": d.id})
             except Exception as exc:  # noqa: BLE001 - any failure is retried and recorded
                 error = f"{type(exc).__name__}: {exc}"
                 retry = None
