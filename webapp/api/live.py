@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from jobs.errors import Invalid
 from jobs.store.changes import RunChange, ScheduleChange
 from webapp.api.errors import StrictJSONRoute
 from webapp.auth.api import allow
@@ -27,6 +28,7 @@ from webapp.auth.permissions import Action
 router = APIRouter(tags=["live"], route_class=StrictJSONRoute)
 QUEUE_BATCHES = 200
 PING_SECONDS = 15
+FILTERS = ("run", "job", "schedule", "scheduled")
 
 
 def change_dict(c: RunChange) -> dict[str, Any]:
@@ -101,7 +103,7 @@ class LiveHub:
                 sub.behind = True
         self.sent_batches += 1
 
-    async def stream(self, sub: Subscriber) -> AsyncIterator[ServerSentEvent]:
+    async def stream(self, sub: Subscriber) -> AsyncGenerator[ServerSentEvent, None]:
         self.subscribers.add(sub)
         try:
             yield ServerSentEvent(event="hello", data="{}", retry=2000)
@@ -135,7 +137,14 @@ async def events(
 ) -> EventSourceResponse:
     """Run and schedule changes as server-sent events: ``changes`` carries a JSON list of
     changes (``kind`` enqueued, started, finished, closed or schedule); ``resync`` asks the
-    page to reload what it shows."""
+    page to reload what it shows. An unknown filter is a 422 naming it: ignoring a misspelt
+    one would stream every change to a client that asked for a few."""
+    unknown = sorted(set(request.query_params) - set(FILTERS))
+    if unknown:
+        known = ", ".join(FILTERS)
+        raise Invalid(
+            [{"field": k, "message": f"not a filter (filters: {known})"} for k in unknown]
+        )
     hub: LiveHub = request.app.state.live
     sub = Subscriber(Filter(run, job, schedule, scheduled))
     return EventSourceResponse(hub.stream(sub), ping=PING_SECONDS)
