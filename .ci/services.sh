@@ -61,6 +61,17 @@ if ! command -v chromium >/dev/null && [[ ! -x /usr/bin/chromium ]]; then
   fi
 fi
 
+# --- Prometheus for the monitoring test (promtool checks the alert rules; a real server
+# scrapes /metrics and evaluates every shipped query): Debian's package has both binaries.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  if can_install; then
+    say "installing prometheus (Debian package) for the monitoring test"
+    apt_install prometheus
+  else
+    say "warning: prometheus is not installed: the Prometheus test will be skipped (sudo apt-get install -y prometheus)"
+  fi
+fi
+
 # --- PostgreSQL -------------------------------------------------------------------------
 if ! port_open 5432; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
