@@ -1,0 +1,365 @@
+"""A real Prometheus scrapes a real stack's /metrics and evaluates every shipped query.
+
+The stack (uvicorn, one worker and a beat on the shared RabbitMQ, a temporary SQLite store,
+auth on) runs jobs that succeed, fail and retry, in two batches so counters created at their
+first increment still show an increase; Prometheus scrapes /metrics every second with a
+read-scoped bearer token and loads deploy/prometheus/beatkeeper-alerts.yml. Then every
+expression in our alert rules, our Grafana dashboard and celery-exporter's dashboards
+(grafana.com 17508/17509, vendored unchanged in tests/fixtures/celery_exporter) is evaluated
+through Prometheus's HTTP API, with Grafana's variables filled in as Grafana would: none may
+error, and the panels that should show the runs must return numbers.
+
+A scrape that refreshes the worker inspection (Celery's inspect waits its whole 1 s reply
+timeout, about every 3 s) outlasts the 1 s scrape timeout and fails; Prometheus then marks
+the target's series stale, so "now" for the dashboards is the last successful scrape.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from kombu import Connection
+
+from broker import declare
+from broker.topology import describe
+from jobs.settings import JobsSettings
+from tests.conftest import settings_env, unavailable
+from tests.support.processes import ROOT, free_port, running, wait_http
+from tests.support.prometheus import (
+    LABEL_VALUES,
+    PROMTOOL,
+    Prometheus,
+    PromQLError,
+    Target,
+    has_finite_value,
+    missing_binaries,
+    running_prometheus,
+    substitute,
+    targets,
+)
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+
+RULES = ROOT / "deploy" / "prometheus" / "beatkeeper-alerts.yml"
+RULE_TESTS = ROOT / "deploy" / "prometheus" / "beatkeeper-alerts.test.yml"
+OUR_DASHBOARD = ROOT / "deploy" / "grafana" / "beatkeeper.json"
+EXPORTER = ROOT / "tests" / "fixtures" / "celery_exporter"
+JOB_MODULES = "jobs.examples,tests.support.testjobs"
+SCRAPE_JOB = "beatkeeper"
+# Grafana's built-in intervals for a dashboard over the test's window with a 1 s scrape:
+# $__interval is the range query's step; $__rate_interval is max(step + scrape, 4 x scrape).
+STEP = 1.0
+RATE_INTERVAL = "4s"
+
+# Panels that must show numbers once the jobs ran (the others need what this test does not
+# do: a worker lost, a schedule down or a revoked task). Every query must evaluate.
+OURS_WITH_DATA = {
+    "Beat: seconds since last evaluating tick",
+    "Schedules down",
+    "Dead letters",
+    "Failure ratio (15 min)",
+    "Attempts per second by job",
+    "Queue wait p95 (enqueue to start)",
+    "Runtime p95",
+    "Schedule lateness p95",
+    "Queue length",
+    "Attempts per second by queue",
+    "Consumers and unacknowledged messages by queue",
+    "Workers up and their active tasks",
+}
+OVERVIEW_WITH_DATA = {
+    "Workers",
+    "Workers Active Tasks",
+    "Queues",
+    "Tasks received by workers [1w]",
+    "Tasks Success Rate [1w]",
+    "Average Runtime for Tasks [1w]",
+    "Queue Length by Queue",
+    "Task Rate by Name [6h]",
+    "Task Success vs Failure [6h]",
+    "Task States [6h]",
+    "Queue Length",
+    "Task Stats",
+    "Tasks Completed",
+    "Tasks Runtime",
+    "Top Failed Tasks [1w]",
+    "Top Task Exceptions [1w]",
+    "Top Average Task Runtime [1w]",
+}
+BY_TASK_WITH_DATA = {
+    "Task Rate by Queue [6h]",
+    "Task Rate by Name [6h]",
+    "Task Success vs Failure [6h]",
+    "Task States [6h]",
+    "Task Stats [1w]",
+    "Task Exceptions [1w]",
+    "Task Events",
+    "Task Exceptions by Type",
+    "Task Success Rate",
+    "Tasks Runtime",
+}
+# Every target of these panels must return numbers, not only one of them: received,
+# succeeded and failed by queue, runtime quantiles, queue length, workers up.
+EVERY_TARGET_WITH_DATA = {
+    "Attempts per second by queue",
+    "Runtime p95",
+    "Queue length",
+    "Tasks Runtime",
+    "Queue Length by Queue",
+    "Workers",
+}
+
+
+@dataclass(frozen=True)
+class Monitored:
+    prometheus: Prometheus
+    start: float  # before the first job: the dashboards' time range starts here
+    logs: Path
+
+    def window(self) -> tuple[float, float]:
+        """From the first job to the last successful scrape (see ``last_good_scrape``)."""
+        return self.start, self.prometheus.last_good_scrape(time.time())
+
+
+class Driver:
+    """Enqueues through the API with a token and waits for the runs to finish."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.http = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def enqueue(self, job: str, **kwargs: Any) -> str:
+        answer = self.http.post(f"/api/jobs/{job}/runs", json={"kwargs": kwargs})
+        assert answer.status_code == 202, answer.text
+        run_id: str = answer.json()["id"]
+        return run_id
+
+    def finished(self, run_ids: list[str]) -> bool:
+        return all(self.http.get(f"/api/runs/{run}").json().get("done") for run in run_ids)
+
+    def batch(self) -> list[str]:
+        """Two successes, one failure for good (dead-lettered) and one retry then success."""
+        key = uuid.uuid4().hex[:8]
+        return [
+            self.enqueue("add", x=1, y=2),
+            self.enqueue("sleep_for", seconds=0.2),
+            self.enqueue("fails_without_retry", key=key),
+            self.enqueue("flaky", key=key, fail_times=1),
+        ]
+
+
+def scraped(prometheus: Prometheus, expr: str, at_least: float) -> bool:
+    result = prometheus.query(expr, time.time())["result"]
+    return bool(result) and float(result[0]["value"][1]) >= at_least
+
+
+def run_and_wait_for_scrape(
+    driver: Driver, prometheus: Prometheus, runs: list[str], failed: int, succeeded: int
+) -> None:
+    """Wait for ``runs`` to finish and for the scrape to count at least that many attempts
+    failed and succeeded in all (the schedule's runs add successes)."""
+    wait_for(lambda: driver.finished(runs), 60, 0.2)
+    wait_for(lambda: scraped(prometheus, "sum(celery_task_failed_total)", failed), 30, 0.2)
+    wait_for(lambda: scraped(prometheus, "sum(celery_task_succeeded_total)", succeeded), 30, 0.2)
+
+
+def drive(driver: Driver, prometheus: Prometheus) -> None:
+    """A schedule firing every second (lateness, schedule state, the beat's ticks) and two
+    batches of runs, each until the scrape shows it: counters appear at their first
+    increment, so the second batch is what makes increase() and rate() above 0. The first
+    also has a flaky run that fails for good (its retries wait 1, 2 and 4 s): the same job
+    then succeeds and fails, as the by-task dashboard's success rate needs."""
+    schedule = {"name": "every-second", "job": "add", "kwargs": {"x": 1}, "trigger": "interval"}
+    created = driver.http.post("/api/schedules", json={**schedule, "interval_seconds": 1})
+    assert created.status_code == 201, created.text
+    for_good = driver.enqueue("flaky", key=uuid.uuid4().hex[:8], fail_times=99)
+    run_and_wait_for_scrape(driver, prometheus, [for_good, *driver.batch()], 2, 3)
+    run_and_wait_for_scrape(driver, prometheus, driver.batch(), 3, 6)
+    # A series seen in one scrape only has no rate or increase yet: two more scrapes.
+    settled = time.time()
+    wait_for(lambda: prometheus.last_good_scrape(time.time()) > settled + 2, 30, 0.2)
+
+
+@pytest.fixture(scope="module")
+def monitored(
+    rabbitmq_url: str, session_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Monitored]:
+    if (why := missing_binaries()) is not None:
+        unavailable(why)
+    tmp = tmp_path_factory.mktemp("prometheus")
+    database_url = f"sqlite:///{tmp / 'prometheus.db'}"
+    env = settings_env(f"bk-prom-{session_id}", database_url)
+    env["BEATKEEPER_BROKER_HEARTBEAT"] = "30"
+    env["BEATKEEPER_JOB_MODULES"] = JOB_MODULES
+    env["BEATKEEPER_AUTH"] = "true"
+    topology = describe(JobsSettings.from_env(env).broker)
+    from jobs.store.migrate import upgrade
+
+    upgrade(database_url)
+    from jobs.store.db import make_engine
+    from webapp.auth.accounts import Accounts
+
+    engine = make_engine(database_url)
+    accounts = Accounts(engine)
+    scrape_token = accounts.create_token("prometheus", ["read"], "test").secret
+    driver_token = accounts.create_token("driver", ["read", "enqueue", "schedules"], "test").secret
+    engine.dispose()
+    with Connection(rabbitmq_url) as conn:
+        declare.declare(conn, topology)
+    port = free_port()
+    worker = ["-m", "celery", "-A", "jobs", "worker", "-c", "1", "-l", "INFO"]
+    worker += ["-n", f"prom-{session_id}@%h"]
+    beat = ["-m", "celery", "-A", "jobs", "beat", "-l", "INFO"]
+    web = ["-m", "uvicorn", "--factory", "webapp.asgi:create_app", "--port", str(port)]
+    try:
+        with (
+            running("worker", worker, env, tmp),
+            running("beat", beat, env, tmp),
+            running("web", web, env, tmp),
+            running_prometheus(f"127.0.0.1:{port}", scrape_token, [RULES], tmp, SCRAPE_JOB) as prom,
+        ):
+            base = f"http://127.0.0.1:{port}"
+            wait_http(f"{base}/livez", lambda r: r.status_code == 200, 30)
+            wait_for(lambda: b" ready." in (tmp / "worker.log").read_bytes(), 60)
+            start = time.time()
+            with closing(Driver(base, driver_token)) as driver:
+                drive(driver, prom)
+            yield Monitored(prom, start, tmp)
+    finally:
+        with Connection(rabbitmq_url) as conn:
+            declare.delete(conn, topology)
+
+
+def evaluate(
+    prometheus: Prometheus, target: Target, values: dict[str, str], window: tuple[float, float]
+) -> dict[str, Any]:
+    """As Grafana does: an instant query at the end of the range, or a range query."""
+    expr = substitute(target.expr, values)
+    start, end = window
+    if target.instant:
+        return prometheus.query(expr, end)
+    return prometheus.query_range(expr, start, end, STEP)
+
+
+def check_dashboard(
+    monitored: Monitored, dashboard: dict[str, Any], values: dict[str, str], with_data: set[str]
+) -> None:
+    """Every target evaluates; each panel in ``with_data`` returns numbers (every target of
+    the panels in EVERY_TARGET_WITH_DATA, at least one target of the others)."""
+    window = monitored.window()
+    errors: list[str] = []
+    shown: dict[str, list[bool]] = {}
+    for target in targets(dashboard):
+        try:
+            data = evaluate(monitored.prometheus, target, values, window)
+        except PromQLError as exc:
+            errors.append(f"{target.panel}: {substitute(target.expr, values)}: {exc}")
+            continue
+        shown.setdefault(target.panel, []).append(has_finite_value(data))
+    assert errors == []
+    assert with_data <= set(shown), "a panel expected to show data is not in the dashboard"
+    empty = [
+        title
+        for title in sorted(with_data)
+        if not (all if title in EVERY_TARGET_WITH_DATA else any)(shown[title])
+    ]
+    assert empty == [], f"panels without data: {empty} (logs in {monitored.logs})"
+
+
+def grafana_variables(
+    monitored: Monitored, dashboard: dict[str, Any], chosen: dict[str, str]
+) -> dict[str, str]:
+    """Each query variable resolved in order through label_values, as Grafana fills its
+    drop-downs: a variable with no values is "" (matching series without the label); an
+    "All" selection is the alternation of every value; ``chosen`` picks one value."""
+    start, end = monitored.window()
+    interval = f"{int(end - start) + 1}s"
+    values = {"__interval": f"{STEP:.0f}s", "__rate_interval": RATE_INTERVAL, "__range": interval}
+    for variable in dashboard["templating"]["list"]:
+        name = variable["name"]
+        if variable["type"] == "datasource":
+            values[name] = "prometheus"
+            continue
+        found = LABEL_VALUES.match(variable["query"])
+        assert found, f"${name}: not a label_values() query: {variable['query']}"
+        selector = substitute(found["selector"], values)
+        listed = monitored.prometheus.label_values(selector, found["label"], start, end)
+        if name in chosen:
+            assert chosen[name] in listed, f"${name} offers {listed}, not {chosen[name]}"
+            values[name] = chosen[name]
+        elif variable.get("includeAll"):
+            assert listed, f"${name} offers nothing to choose from"
+            values[name] = "(" + "|".join(listed) + ")"
+        else:
+            values[name] = listed[0] if listed else ""
+    return values
+
+
+def test_the_alert_rules_pass_promtool_check_and_their_own_unit_tests() -> None:
+    if (why := missing_binaries()) is not None:
+        unavailable(why)
+    for command in (["check", "rules", str(RULES)], ["test", "rules", str(RULE_TESTS)]):
+        done = subprocess.run([PROMTOOL, *command], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_prometheus_loads_the_alert_rules_and_evaluates_every_one_without_an_error(
+    monitored: Monitored,
+) -> None:
+    shipped = yaml.safe_load(RULES.read_text())
+    expected = {r["alert"] for g in shipped["groups"] for r in g["rules"]}
+
+    def evaluated() -> list[dict[str, Any]]:
+        rules = [r for g in monitored.prometheus.rule_groups() for r in g["rules"]]
+        done = all(r["lastEvaluation"] > "2000" for r in rules)
+        return rules if done and {r["name"] for r in rules} == expected else []
+
+    rules = wait_for(evaluated, 15, 0.2)
+    assert [(r["name"], r.get("lastError", "")) for r in rules if r["health"] != "ok"] == []
+    _, now = monitored.window()
+    for rule in rules:
+        monitored.prometheus.query(rule["query"], now)  # raises PromQLError on an error
+
+
+def test_every_query_of_the_shipped_grafana_dashboard_evaluates_and_its_panels_show_the_runs(
+    monitored: Monitored,
+) -> None:
+    dashboard = json.loads(OUR_DASHBOARD.read_text())
+    check_dashboard(monitored, dashboard, {"datasource": "prometheus"}, OURS_WITH_DATA)
+
+
+@pytest.mark.parametrize(
+    ("file", "chosen", "with_data"),
+    [
+        ("celery-tasks-overview.json", {"job": SCRAPE_JOB}, OVERVIEW_WITH_DATA),
+        (
+            "celery-tasks-by-task.json",
+            {"job": SCRAPE_JOB, "task": "flaky"},
+            BY_TASK_WITH_DATA,
+        ),
+    ],
+    ids=["17509-overview", "17508-by-task"],
+)
+def test_celery_exporters_dashboards_evaluate_unchanged_and_show_the_runs(
+    monitored: Monitored, file: str, chosen: dict[str, str], with_data: set[str]
+) -> None:
+    dashboard = json.loads((EXPORTER / file).read_text())
+    values = grafana_variables(monitored, dashboard, chosen)
+    assert values["cluster"] == values["namespace"] == ""  # series without those labels
+    check_dashboard(monitored, dashboard, values, with_data)
