@@ -1,4 +1,5 @@
-"""The shipped alert rules and Grafana dashboard load and name only metrics /metrics has."""
+"""The shipped alert rules and Grafana dashboard, and celery-exporter's vendored dashboards,
+load and name only metrics /metrics has (tests/e2e/test_prometheus.py evaluates them)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,12 @@ def test_the_grafana_dashboard_loads_and_uses_only_exposed_metrics() -> None:
     assert len(exprs) >= 10
     for expr in exprs:
         assert set(NAME.findall(expr)) <= names, expr
+
+
+def test_celery_exporters_vendored_dashboards_use_only_exposed_metrics() -> None:
+    names = exposed_names()
+    for file in ("celery-tasks-by-task.json", "celery-tasks-overview.json"):
+        dashboard = json.loads((ROOT / "tests/fixtures/celery_exporter" / file).read_text())
+        queries = [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+        for expr in [*exprs_in(dashboard["panels"]), *queries]:
+            assert set(NAME.findall(expr)) <= names, f"{file}: {expr}"
