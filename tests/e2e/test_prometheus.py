@@ -1,8 +1,8 @@
 """A real Prometheus scrapes a real stack's /metrics and evaluates every shipped query.
 
 The stack (uvicorn, one worker and a beat on the shared RabbitMQ, a temporary SQLite store,
-auth on) runs jobs that succeed, fail and retry, in two batches so counters created at their
-first increment still show an increase; Prometheus scrapes /metrics every second with a
+auth on) runs jobs that succeed, fail and retry, in two batches so series first seen in the
+first batch still show an increase; Prometheus scrapes /metrics every second with a
 read-scoped bearer token and loads deploy/prometheus/beatkeeper-alerts.yml. Then every
 expression in our alert rules, our Grafana dashboard and celery-exporter's dashboards
 (grafana.com 17508/17509, vendored unchanged in tests/fixtures/celery_exporter) is evaluated
@@ -181,8 +181,8 @@ def run_and_wait_for_scrape(
 
 def drive(driver: Driver, prometheus: Prometheus) -> None:
     """A schedule firing every second (lateness, schedule state, the beat's ticks) and two
-    batches of runs, each until the scrape shows it: counters appear at their first
-    increment, so the second batch is what makes increase() and rate() above 0. The first
+    batches of runs, each until the scrape shows it: a series first scraped with the event
+    that made it has no increase yet, so the second batch makes increase() above 0. The first
     also has a flaky run that fails for good (its retries wait 1, 2 and 4 s): the same job
     then succeeds and fails, as the by-task dashboard's success rate needs."""
     schedule = {"name": "every-second", "job": "add", "kwargs": {"x": 1}, "trigger": "interval"}
