@@ -26,12 +26,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from jobs.monitoring.families import deltas_of
+from jobs.monitoring.families import companions, deltas_of
 from jobs.store.changes import ChangeKey, RunChange, ScheduleChange
 from jobs.store.lease import Fence
 from jobs.store.metric_totals import Batch, MetricTotals, Series, label_key
 
 log = logging.getLogger(__name__)
+MAX_SERIES = 100_000  # remembered series names; beyond it the memo starts again
 
 
 class MissedChanges(Protocol):
@@ -68,6 +69,9 @@ class SharedCounts:
         self._keys: dict[ChangeKey, None] | None = None  # while settling after a takeover
         self._settled_at: datetime | None = None
         self._unsent: dict[Series, float] = {}
+        # Series counted already: their companions' zero series are made once.
+        self._made: set[Series] = set()
+        self._names: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
         self._doubt: Batch | None = None  # a flush that raised: landed or not, the mark says
         self._seq = 0
         self._stop = threading.Event()
@@ -89,10 +93,26 @@ class SharedCounts:
                     continue
                 self._keys[c.key] = None
             for metric, labels, value in deltas_of(c):
-                series = (metric, label_key(labels))
+                series = self._series(metric, labels)
                 self._unsent[series] = self._unsent.get(series, 0.0) + value
+                if series not in self._made:
+                    self._made.add(series)
+                    for other, other_labels, zero in companions(metric, labels):
+                        made = self._series(other, other_labels)
+                        self._unsent[made] = self._unsent.get(made, 0.0) + zero
             if self._through is None or c.at > self._through:
                 self._through = c.at
+
+    def _series(self, metric: str, labels: dict[str, str]) -> Series:
+        """The row naming ``labels``, remembered: its JSON was most of the counting's cost."""
+        key = (metric, tuple(labels.items()))
+        found = self._names.get(key)
+        if found is None:
+            if len(self._names) >= MAX_SERIES:
+                self._names.clear()
+                self._made.clear()
+            found = self._names[key] = (metric, label_key(labels))
+        return found
 
     # -- leading (the counting thread) -------------------------------------------------------
     def step(self) -> None:
@@ -115,7 +135,7 @@ class SharedCounts:
             self._seq = 0
             self._after = self._through = mark.counted_through
             self._keys, self._settled_at = {}, now + self.settle
-            self._unsent, self._doubt = {}, None
+            self._unsent, self._doubt, self._made = {}, None, set()
         since = now - self.horizon
         if mark.counted_through is not None and mark.counted_through > since:
             since = mark.counted_through

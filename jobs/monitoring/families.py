@@ -92,6 +92,7 @@ FAMILIES = (
 )  # fmt: skip
 # Counted together: one of them counted creates the others' zero series for the same task.
 TASK_COUNTERS = (RECEIVED, STARTED, SUCCEEDED, FAILED, RETRIED, REJECTED, REVOKED, LOST)
+_TASK_COUNTER_NAMES = frozenset(f.name for f in (SENT, *TASK_COUNTERS))
 OUTCOMES = {"SUCCESS": SUCCEEDED, "FAILURE": FAILED, "RETRY": RETRIED, "WORKER_LOST": LOST}
 
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
@@ -122,16 +123,20 @@ def observe(family: Family, labels: dict[str, str], value: float) -> Iterator[De
 
 
 def count(family: Family, labels: dict[str, str]) -> Iterator[Delta]:
-    """One more for ``family``; for a task counter, zero for the task's other counters (as
-    the exporter does, a run sent makes them with hostname "generic", which the queue
-    dropdown then lists)."""
     yield family.name, labels, 1.0
-    if family is SENT or family in TASK_COUNTERS:
-        task = {k: labels[k] for k in TASK}
-        for other in TASK_COUNTERS:
-            if other is not family:
-                extra = {"exception": ""} if other is FAILED else {}
-                yield other.name, {**task, **extra}, 0.0
+
+
+def companions(metric: str, labels: dict[str, str]) -> Iterator[Delta]:
+    """For a task counter's series, the zero-valued series of the task's other counters (as
+    the exporter does; a run sent makes them with hostname "generic", which the queue
+    dropdown then lists). Nothing for other metrics."""
+    if metric not in _TASK_COUNTER_NAMES:
+        return
+    task = {k: labels[k] for k in TASK}
+    for other in TASK_COUNTERS:
+        if other.name != metric:
+            extra = {"exception": ""} if other is FAILED else {}
+            yield other.name, {**task, **extra}, 0.0
 
 
 def _started(c: RunChange, task: dict[str, str]) -> Iterator[Delta]:
@@ -164,7 +169,7 @@ def _closed(c: RunChange, task: dict[str, str]) -> Iterator[Delta]:
 
 
 def deltas_of(c: RunChange) -> Iterator[Delta]:
-    """What one change adds to the totals."""
+    """What one change adds to the totals (the zero series of ``companions`` aside)."""
     task = {"name": c.job, "hostname": c.worker or "", "queue_name": c.queue}
     if c.kind == "enqueued":
         yield from count(SENT, {**task, "hostname": GENERIC_HOST})

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from jobs.monitoring.families import deltas_of, exception_name
+from jobs.monitoring.families import companions, deltas_of, exception_name
 from jobs.monitoring.metrics import StateCollector, TaskMetrics, Totals
 from jobs.schedules.health import HealthState
 from jobs.store.changes import RunChange
@@ -49,6 +49,8 @@ class Summed:
         for c in changes:
             for metric, labels, value in deltas_of(c):
                 self.rows[(metric, label_key(labels))] += value
+                for other, zero_labels, zero in companions(metric, labels):
+                    self.rows[(other, label_key(zero_labels))] += zero
 
     def totals(self) -> Totals:
         return [(m, json.loads(lb), v) for (m, lb), v in self.rows.items()]
