@@ -150,11 +150,55 @@ def _ago(seconds: float) -> str:
     return f"{seconds // 3600} h"
 
 
+def _failure(runs: RunSummary) -> str:
+    how = "was dead-lettered" if runs.last_dead_lettered else "failed"
+    if runs.last_outcome == "EXPIRED":
+        how = "expired before a worker took it"
+    error = f": {runs.last_error}" if runs.last_error and runs.last_outcome == "FAILURE" else ""
+    return f"the last run {how}{error}"
+
+
+def _failed_after(runs: RunSummary, since: datetime) -> bool:
+    """Whether the newest finished run failed and finished after ``since``."""
+    return (
+        runs.last_outcome in ("FAILURE", "EXPIRED")
+        and runs.last_outcome_at is not None
+        and runs.last_outcome_at > since
+    )
+
+
+def _overdue(schedule: ScheduleFacts, runs: RunSummary, now: datetime) -> str:
+    """Why a fire is late past its grace (not sent, or sent and not started), or ""."""
+    grace = _grace(schedule, now)
+    offset = timedelta(seconds=jitter_offset(schedule.name, schedule.jitter_seconds))
+
+    def late_by(nominal: datetime) -> float:
+        return (now - (nominal + offset)).total_seconds()
+
+    if schedule.next_fire_at is not None and late_by(schedule.next_fire_at) > grace:
+        late = late_by(schedule.next_fire_at)
+        return (
+            f"the fire of {_when(schedule.next_fire_at)} was not sent; {_ago(late)} late "
+            f"(grace {grace} s)"
+        )
+    if runs.oldest_waiting_for is not None and late_by(runs.oldest_waiting_for) > grace:
+        late = late_by(runs.oldest_waiting_for)
+        return (
+            f"the fire of {_when(runs.oldest_waiting_for)} was sent but no worker started it; "
+            f"{_ago(late)} late (grace {grace} s)"
+        )
+    return ""
+
+
+def _grace(schedule: ScheduleFacts, now: datetime) -> int:
+    if schedule.grace_seconds is not None:
+        return schedule.grace_seconds
+    return default_grace(period_seconds(schedule.trigger, schedule.next_fire_at or now))
+
+
 def schedule_health(schedule: ScheduleFacts, runs: RunSummary, now: datetime) -> Health:
     """The schedule's state and why, at ``now``."""
-    grace = schedule.grace_seconds
-    if grace is None:
-        grace = default_grace(period_seconds(schedule.trigger, schedule.next_fire_at or now))
+    grace = _grace(schedule, now)
     if not schedule.enabled:
         return Health(HealthState.PAUSED, "paused: no fires are sent", grace)
     offset = timedelta(seconds=jitter_offset(schedule.name, schedule.jitter_seconds))
@@ -172,34 +216,25 @@ def schedule_health(schedule: ScheduleFacts, runs: RunSummary, now: datetime) ->
     if first is not None and second is not None and overdue_by(second) > 0:
         what = "since it was created or changed" if since == schedule.active_since else ""
         what = what or f"since the fire of {_when(since)}"
+        # Why, when the runs tell: a failure since then, else a fire that is overdue.
+        cause = _failure(runs) if _failed_after(runs, since) else _overdue(schedule, runs, now)
         return Health(
             HealthState.DOWN,
             f"no successful run {what}: the fires of {_when(first)} and {_when(second)} "
-            f"passed their {grace} s grace",
+            f"passed their {grace} s grace" + (f"; {cause}" if cause else ""),
             grace,
         )
     if runs.last_outcome in ("FAILURE", "EXPIRED"):
-        how = "was dead-lettered" if runs.last_dead_lettered else "failed"
-        if runs.last_outcome == "EXPIRED":
-            how = "expired before a worker took it"
-        error = f": {runs.last_error}" if runs.last_error and runs.last_outcome == "FAILURE" else ""
-        return Health(HealthState.FAILING, f"the last run {how}{error}", grace)
-    if schedule.next_fire_at is not None and overdue_by(schedule.next_fire_at) > 0:
-        late = overdue_by(schedule.next_fire_at) + grace
-        return Health(
-            HealthState.LATE,
-            f"the fire of {_when(schedule.next_fire_at)} was not sent; {_ago(late)} late "
-            f"(grace {grace} s)",
-            grace,
-        )
-    if runs.oldest_waiting_for is not None and overdue_by(runs.oldest_waiting_for) > 0:
-        late = overdue_by(runs.oldest_waiting_for) + grace
-        return Health(
-            HealthState.LATE,
-            f"the fire of {_when(runs.oldest_waiting_for)} was sent but no worker started it; "
-            f"{_ago(late)} late (grace {grace} s)",
-            grace,
-        )
+        reason = _failure(runs)
+        if not _failed_after(runs, schedule.active_since):
+            # Still the last word on the job, but say it predates the resume or edit.
+            reason += (
+                f" (before the schedule was resumed or changed at "
+                f"{_when(schedule.active_since)}; no run has finished since)"
+            )
+        return Health(HealthState.FAILING, reason, grace)
+    if overdue := _overdue(schedule, runs, now):
+        return Health(HealthState.LATE, overdue, grace)
     if runs.last_outcome is None:
         return Health(HealthState.NEW, "no run has finished yet", grace)
     finished = f" at {_when(runs.last_outcome_at)}" if runs.last_outcome_at else ""

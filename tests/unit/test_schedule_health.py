@@ -132,6 +132,38 @@ def test_a_beat_that_stopped_sending_turns_late_then_down() -> None:
     assert schedule_health(stuck, success(2), at(4.6)).state is HealthState.DOWN
 
 
+def test_a_down_schedule_says_why_a_failing_job_no_worker_or_no_beat() -> None:
+    failing = RunSummary(
+        last_outcome="FAILURE", last_outcome_at=at(4), last_success_for=at(2), last_error="boom"
+    )
+    reason = schedule_health(facts(next_fire_at=at(5)), failing, at(4.6)).reason
+    assert reason.endswith("passed their 30 s grace; the last run failed: boom")
+    waiting = RunSummary(
+        last_outcome="SUCCESS",
+        last_outcome_at=at(2),
+        last_success_for=at(2),
+        oldest_waiting_for=at(3),
+    )
+    reason = schedule_health(facts(next_fire_at=at(5)), waiting, at(4.6)).reason
+    assert "; the fire of 2026-12-01 12:03:00 UTC was sent but no worker started it" in reason
+    reason = schedule_health(facts(next_fire_at=at(3)), success(2), at(4.6)).reason
+    assert "; the fire of 2026-12-01 12:03:00 UTC was not sent" in reason
+
+
+def test_a_failure_from_before_a_resume_still_shows_failing_and_says_it_came_before() -> None:
+    # The last run failed at minute 10; the schedule was paused, then resumed at minute 60.
+    failed = RunSummary(last_outcome="FAILURE", last_outcome_at=at(10), last_error="boom")
+    resumed = facts(next_fire_at=at(61), since=at(60))
+    health = schedule_health(resumed, failed, at(60.1))
+    assert health.state is HealthState.FAILING
+    assert health.reason == (
+        "the last run failed: boom (before the schedule was resumed or changed at "
+        "2026-12-01 13:00:00 UTC; no run has finished since)"
+    )
+    again = RunSummary(last_outcome="FAILURE", last_outcome_at=at(61), last_error="boom")
+    assert schedule_health(resumed, again, at(61.1)).reason == "the last run failed: boom"
+
+
 def test_fires_before_a_resume_or_edit_are_not_expected() -> None:
     # Nothing succeeded for hours, but the schedule was resumed at minute 120.
     resumed = facts(next_fire_at=at(121), since=at(120))
