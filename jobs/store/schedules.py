@@ -403,13 +403,20 @@ class ScheduleStore:
     def _cancel_held(
         self, conn: Connection, name: str, why: str, now: datetime, offset: float
     ) -> None:
-        """Cancel fires held ahead of their time; they no longer count as fired."""
+        """Cancel fires held ahead of their time; they no longer count as fired, and the
+        last fire goes back to the newest one that still stands (else a cancelled fire's time
+        would show as the last fire once it passed)."""
         cancelled = self.runs.cancel_pending_fires(conn, name, why, now, offset)
         if cancelled:
+            standing = (
+                select(func.max(runs.c.scheduled_for))
+                .where(runs.c.schedule == name, runs.c.state.notin_(("CANCELLED", "SKIPPED")))
+                .scalar_subquery()
+            )
             conn.execute(
                 update(schedules)
                 .where(schedules.c.name == name)
-                .values(fired_count=schedules.c.fired_count - cancelled)
+                .values(fired_count=schedules.c.fired_count - cancelled, last_fire_at=standing)
             )
 
     def _audit(

@@ -95,3 +95,30 @@ def test_fired_counts_only_fires_that_are_due_and_not_cancelled(free_sqlite_url:
     after = schedules.get("s")
     assert after.fired_count == 1
     assert statuses(engine, [after], at(1.6))["s"].health.state is HealthState.PAUSED
+
+
+def test_a_cancelled_held_fire_never_shows_as_the_last_fire_once_its_time_passed(
+    free_sqlite_url: str,
+) -> None:
+    engine = make_engine(free_sqlite_url)
+    schedules, runs = ScheduleStore(engine), RunStore(engine)
+    definition = ScheduleDefinition("s", "add", TriggerKind.INTERVAL, interval_seconds=60)
+    schedules.create(definition, next_fire_at=at(1), now=T0, by="test")
+    with engine.begin() as conn:  # the first fire is handed to the broker ahead of time
+        held = NewRun("a", "add", "q", {}, schedule="s", scheduled_for=at(1))
+        runs.insert_pending(conn, [held], at(0.9), held=True)
+        conn.execute(
+            update(schedules_table)
+            .where(schedules_table.c.name == "s")
+            .values(fired_count=1, last_fire_at=at(1), last_run_id="a")
+        )
+    schedules.set_enabled("s", False, next_fire_at=None, now=at(0.95), by="test", reason="x")
+    status = statuses(engine, [schedules.get("s")], at(5))["s"]
+    assert (status.fired, status.last_fire_at) == (0, None)
+    fire(runs, "b", 6)
+    schedules.set_enabled("s", True, next_fire_at=at(7), now=at(6.5), by="test", reason="x")
+    with engine.begin() as conn:
+        later = NewRun("c", "add", "q", {}, schedule="s", scheduled_for=at(7))
+        runs.insert_pending(conn, [later], at(6.9), held=True)
+    schedules.set_enabled("s", False, next_fire_at=None, now=at(6.95), by="test", reason="x")
+    assert schedules.get("s").last_fire_at == at(6), "back to the newest fire that stands"
