@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Engine
@@ -52,6 +53,19 @@ def payload(change: Transition) -> dict[str, Any]:
         "reason": change.reason,
         "at": change.at.isoformat(),
     }
+
+
+def shown_url(url: str) -> str:
+    """The receiver's address as the API shows it: scheme, host and port only. A webhook URL
+    often carries its secret in the path, query or user part (Slack, Teams, basic auth),
+    and the delivery history is open to every reader."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    hidden = "/…" if (parts.path not in ("", "/") or parts.query or parts.username) else ""
+    return f"{parts.scheme}://{host}{port}{hidden}"
 
 
 def post_json(url: str, body: dict[str, Any], timeout: float = TIMEOUT_SECONDS) -> None:

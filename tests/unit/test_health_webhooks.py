@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobs.monitoring.notify import HealthNotifier, backoff
+from jobs.monitoring.notify import HealthNotifier, backoff, shown_url
 from jobs.schedules.definition import ScheduleDefinition
 from jobs.schedules.kinds import TriggerKind
 from jobs.store import make_engine
 from jobs.store.schedules import ScheduleStore
 from jobs.store.webhooks import WebhookStore
+from tests.support.offline import offline_web
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 URL = "http://hooks.example/beatkeeper"
@@ -108,3 +109,29 @@ def test_without_a_url_changes_are_recorded_but_nothing_is_sent(free_sqlite_url:
     assert [c.new for c in notifier.evaluate()] == ["paused"]
     notifier.deliver_due()
     assert receiver.calls == [] and WebhookStore(notifier.schedules.engine).deliveries() == []
+
+
+def test_the_delivery_history_shows_the_receiver_without_the_secret_in_its_url(
+    free_sqlite_url: str,
+) -> None:
+    secret = "https://bk:pw@hooks.example.com:8443/services/T0/B0/s3cr3t?token=x"
+    with offline_web(free_sqlite_url, "bk-hooks") as (client, store):
+        notifier = HealthNotifier(store.engine, secret, send=Receiver(), clock=Clock())
+        definition = ScheduleDefinition("nightly", "add", TriggerKind.CRON, cron="0 3 * * *")
+        notifier.schedules.create(definition, next_fire_at=T0, now=T0, by="t")
+        notifier.evaluate()
+        notifier.schedules.set_enabled(
+            "nightly", False, next_fire_at=None, now=T0, by="t", reason="x"
+        )
+        notifier.evaluate()
+        response = client.get("/api/webhook-deliveries")
+    assert response.status_code == 200
+    [delivery] = response.json()
+    assert delivery["url"] == "https://hooks.example.com:8443/…"
+    assert "s3cr3t" not in response.text and "pw" not in response.text
+
+
+def test_a_shown_url_keeps_scheme_host_and_port_only() -> None:
+    assert shown_url("http://10.0.0.7:9093/") == "http://10.0.0.7:9093"
+    assert shown_url("http://[::1]:8080/hook") == "http://[::1]:8080/…"
+    assert shown_url("https://hooks.example.com") == "https://hooks.example.com"

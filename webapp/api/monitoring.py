@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from jobs.monitoring.changes import ChangeFeed
 from jobs.monitoring.counting import SharedCounts
 from jobs.monitoring.metrics import StateCollector, TaskMetrics
-from jobs.monitoring.notify import HealthNotifier
+from jobs.monitoring.notify import HealthNotifier, shown_url
 from jobs.monitoring.snapshot import Snapshot
 from jobs.store.changes import StoreChanges
 from jobs.store.metric_totals import MetricTotals
@@ -133,9 +133,10 @@ def install_monitoring(api: FastAPI, flask_app: Flask, celery_app: Any) -> Monit
     async def webhook_deliveries(
         schedule: str | None = None, limit: int = Query(default=50, ge=1, le=1000)
     ) -> list[DeliveryOut]:
-        """Health-change webhook calls, newest first: status, attempts, last error."""
+        """Health-change webhook calls, newest first: status, attempts, last error. The URL
+        shows only the receiver's scheme, host and port (its path may hold a secret)."""
         found = await run_in_threadpool(monitoring.notifier.store.deliveries, schedule, limit)
-        return [DeliveryOut.model_validate(d.__dict__) for d in found]
+        return [DeliveryOut.model_validate({**d.__dict__, "url": shown_url(d.url)}) for d in found]
 
     # Prometheus scrapes it with a bearer token of scope read (README, Monitoring).
     @api.get("/metrics", include_in_schema=False, dependencies=[allow(Action.READ)])
