@@ -101,8 +101,8 @@ class HealthNotifier:
         return self.store.record_states(seen, now, self.url, payload)
 
     def deliver_due(self) -> int:
-        """Send what is due, claiming one delivery at a time; returns how many were
-        delivered."""
+        """Send what is due, claiming one delivery at a time, until a call fails; returns
+        how many were delivered."""
         delivered = 0
         for _ in range(BATCH):
             claimed = self.store.claim_due(
@@ -120,6 +120,9 @@ class HealthNotifier:
                     retry = self.clock() + timedelta(seconds=backoff(d.attempts))
                 self.store.finish(d.id, self.clock(), error, retry)
                 log.warning("webhook for %s failed (attempt %d): %s", d.schedule, d.attempts, error)
+                # The receiver is likely down or hanging: leave the others for the next tick
+                # rather than wait a timeout for each (the same thread evaluates health).
+                break
             else:
                 self.store.finish(d.id, self.clock(), None, None)
                 delivered += 1

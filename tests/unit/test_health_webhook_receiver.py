@@ -207,3 +207,20 @@ def test_a_slow_receiver_does_not_let_a_second_process_send_a_call_the_first_sti
     one.deliver_due()
     assert sorted(receiver.deliveries().values()) == [1, 1], receiver.deliveries()
     assert {d.status for d in one.store.deliveries()} == {"delivered"}
+
+
+def test_a_hanging_receiver_costs_one_timeout_per_tick_not_one_per_pending_delivery(
+    receiver: Receiver, free_sqlite_url: str
+) -> None:
+    clock = Clock()
+    send = functools.partial(post_json, timeout=0.2)
+    web = notifier(receiver.url, free_sqlite_url, clock, send=send)
+    changes(web, "a", "b", "c")
+    receiver.hang = True
+    web.deliver_due()
+    assert len(receiver.bodies) == 1, "the others wait for the next tick"
+    web.deliver_due()
+    assert len(receiver.bodies) == 2, "the next tick tries the next one due"
+    receiver.hang = False
+    clock.advance(5)
+    assert web.deliver_due() == 3
