@@ -126,8 +126,9 @@ class StateSource(Protocol):
     def beat(self) -> tuple[str | None, datetime | None, datetime | None]:
         """(leader, last evaluating tick, lease expiry)."""
 
-    def workers(self) -> dict[str, int] | None:
-        """hostname -> tasks it is running, for each worker that answered; None if unknown."""
+    def workers(self) -> dict[str, int | None] | None:
+        """hostname -> tasks it is running, for each worker that answered, or None for one
+        that answered recently but not now (down); None altogether if unknown."""
 
 
 def _ts(t: datetime | None) -> float:
@@ -227,11 +228,15 @@ class StateCollector(Collector):
         workers = self.source.workers()
         if workers is None:
             return
-        up = GaugeMetricFamily("celery_worker_up", "Worker answered a ping", labels=["hostname"])
+        up = GaugeMetricFamily(
+            "celery_worker_up",
+            "1: the worker answered the last inspect; 0: it answered within 10 min, not now",
+            labels=["hostname"],
+        )
         active = GaugeMetricFamily(
             "celery_worker_tasks_active", "Tasks the worker is running", labels=["hostname"]
         )
         for host, running in sorted(workers.items()):
-            up.add_metric([host], 1)
-            active.add_metric([host], running)
+            up.add_metric([host], 0 if running is None else 1)
+            active.add_metric([host], running or 0)
         yield from (up, active)

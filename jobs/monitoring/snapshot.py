@@ -100,6 +100,50 @@ class _Cached:
             return value
 
 
+class _Background:
+    """The last answer to a slow question, asked again in a daemon thread at most once per
+    ``ttl`` seconds. Readers never wait for a refresh: only the first reader waits, at most
+    ``first_wait`` seconds, for the first answer. A question that hangs costs one stuck
+    thread and keeps the last answer (no second thread while the first still waits)."""
+
+    def __init__(self, ask: Callable[[], Any], ttl: float, first_wait: float) -> None:
+        self.ask = ask
+        self.ttl = ttl
+        self.first_wait = first_wait
+        self.lock = threading.Lock()
+        self.at: float | None = None  # when the last answer came
+        self.value: Any = None
+        self.thread: threading.Thread | None = None
+
+    def get(self) -> Any:
+        with self.lock:
+            stale = self.at is None or time.monotonic() - self.at > self.ttl
+            if stale and (self.thread is None or not self.thread.is_alive()):
+                self.thread = threading.Thread(target=self._refresh, name="snapshot", daemon=True)
+                self.thread.start()
+            first = self.thread if self.at is None else None
+        if first is not None:
+            first.join(self.first_wait)
+        return self.value
+
+    def _refresh(self) -> None:
+        value = self.ask()
+        with self.lock:
+            self.value, self.at = value, time.monotonic()
+
+
+def still_known(
+    seen: dict[str, float], answered: set[str], now: float, forget_after: float
+) -> dict[str, bool]:
+    """Every worker that answered now or within ``forget_after`` seconds, with whether it
+    answered now; ``seen`` (hostname -> last answer) is updated in place."""
+    for host in answered:
+        seen[host] = now
+    for host in [h for h, at in seen.items() if now - at > forget_after]:
+        del seen[host]
+    return {host: host in answered for host in sorted(seen)}
+
+
 class Snapshot:
     def __init__(
         self,
@@ -107,6 +151,7 @@ class Snapshot:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         timeout: float = 1.0,
         cache_seconds: float = 3.0,
+        forget_after: float = 600.0,
     ) -> None:
         self.app = app
         self.clock = clock
@@ -118,14 +163,19 @@ class Snapshot:
         self.dead_letter_queues = {q.name for q in topology.dead_letter_queues}
         self.work_queues = {q.name for q in topology.work_queues}
         self.management = ManagementClient.for_broker(app.settings.broker, timeout=timeout)
-        self._queues = _Cached(cache_seconds)
-        self._workers = _Cached(cache_seconds)
+        # The management API and the workers' inspect wait up to ``timeout`` for an answer:
+        # asked in the background, so a page or a scrape never waits for them.
+        self._queues = _Background(self._read_queues, cache_seconds, timeout * 2 + 1)
+        self._workers = _Background(self._inspect, cache_seconds, timeout * 3 + 1)
         self._broker = _Cached(cache_seconds)
-        self._asking: threading.Thread | None = None
+        self.forget_after = forget_after
+        self._seen: dict[str, float] = {}
+        self._seen_lock = threading.Lock()
 
     # -- broker ---------------------------------------------------------------------------
     def queues(self) -> list[QueueRow] | None:
-        return self._queues.get(self._read_queues)
+        rows: list[QueueRow] | None = self._queues.get()
+        return rows
 
     def _read_queues(self) -> list[QueueRow] | None:
         try:
@@ -147,30 +197,19 @@ class Snapshot:
 
     # -- workers ----------------------------------------------------------------------------
     def worker_rows(self) -> list[WorkerRow] | None:
-        return self._workers.get(self._inspect)
+        rows: list[WorkerRow] | None = self._workers.get()
+        return rows
 
     def _inspect(self) -> list[WorkerRow] | None:
-        """Ask the workers in a daemon thread; a broker that hangs costs one stuck thread,
-        never a stuck page (and never a second thread while the first still waits)."""
-        if self._asking is not None and self._asking.is_alive():
+        """Ask the workers (in the background thread of ``_workers``); None: no answer."""
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=self.timeout)
+                inspect = self.app.control.inspect(timeout=self.timeout, connection=conn)
+                stats, active = inspect.stats() or {}, inspect.active() or {}
+        except Exception:  # no answer means "unknown" on the page
+            log.debug("workers did not answer", exc_info=True)
             return None
-        answer: list[tuple[Any, Any]] = []
-
-        def ask() -> None:
-            try:
-                with self.app.connection_for_write() as conn:
-                    conn.ensure_connection(max_retries=1, timeout=self.timeout)
-                    inspect = self.app.control.inspect(timeout=self.timeout, connection=conn)
-                    answer.append((inspect.stats() or {}, inspect.active() or {}))
-            except Exception:  # no answer means "unknown" on the page
-                log.debug("workers did not answer", exc_info=True)
-
-        self._asking = threading.Thread(target=ask, name="inspect-workers", daemon=True)
-        self._asking.start()
-        self._asking.join(self.timeout * 3 + 1)
-        if not answer:
-            return None
-        stats, active = answer[0]
         return [
             WorkerRow(
                 host,
@@ -181,10 +220,17 @@ class Snapshot:
             for host, info in sorted(stats.items())
         ]
 
-    def workers(self) -> dict[str, int] | None:
-        """hostname -> tasks it runs (inspect ``active``), for each worker that answered."""
+    def workers(self) -> dict[str, int | None] | None:
+        """hostname -> tasks it runs (inspect ``active``) for each worker that answered, and
+        None for one that answered within ``forget_after`` seconds but not now (it is down);
+        None altogether when nobody can be asked (the broker is down: unknown, not down)."""
         rows = self.worker_rows()
-        return None if rows is None else {w.hostname: w.active for w in rows}
+        if rows is None:
+            return None
+        active = {w.hostname: w.active for w in rows}
+        with self._seen_lock:
+            known = still_known(self._seen, set(active), time.monotonic(), self.forget_after)
+        return {host: active[host] if up else None for host, up in known.items()}
 
     # -- schedules and the beat -----------------------------------------------------------
     def schedule_rows(

@@ -68,8 +68,8 @@ class OneOfEach:
     def beat(self) -> tuple[str, datetime, datetime]:
         return "beat@host", T, T
 
-    def workers(self) -> dict[str, int]:
-        return {"celery@w1": 2}
+    def workers(self) -> dict[str, int | None]:
+        return {"celery@w1": 2, "celery@w2": None}  # w2 answered earlier, not now
 
 
 def scrape(*changes: RunChange) -> str:
@@ -157,3 +157,11 @@ def test_queue_and_worker_gauges_use_the_exporters_names() -> None:
     assert 'beatkeeper_dead_letters{queue_name="q.dlq"} 4.0' in text
     assert 'celery_worker_up{hostname="celery@w1"} 1.0' in text
     assert 'celery_worker_tasks_active{hostname="celery@w1"} 2.0' in text
+
+
+def test_a_worker_that_stopped_answering_is_down_not_gone() -> None:
+    text = scrape()
+    assert 'celery_worker_up{hostname="celery@w1"} 1.0' in text
+    assert 'celery_worker_tasks_active{hostname="celery@w1"} 2.0' in text
+    assert 'celery_worker_up{hostname="celery@w2"} 0.0' in text
+    assert 'celery_worker_tasks_active{hostname="celery@w2"} 0.0' in text

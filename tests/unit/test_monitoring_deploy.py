@@ -35,7 +35,7 @@ class OneOfEverything:
         now = datetime.now(UTC)
         return "beat@host", now, now
 
-    def workers(self) -> dict[str, int]:
+    def workers(self) -> dict[str, int | None]:
         return {"w@host": 1}
 
 
