@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from flask import Flask, flash, g, redirect, request, url_for
+from flask import Flask, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, TooManyRequests
 from werkzeug.exceptions import NotFound as NotFoundPage
-from werkzeug.exceptions import TooManyRequests
 
 from jobs.errors import (
     BeatkeeperError,
@@ -73,11 +73,23 @@ def show_errors_with(render: Render) -> None:
     g.render_errors = render
 
 
+def http_error_page(exc: HTTPException) -> ResponseReturnValue:
+    """A 4xx or 5xx as a page of the site (menu, colours, dark mode) with its message, not
+    Werkzeug's bare HTML: whoever lands there can go on from it. Headers such as
+    ``Retry-After`` are kept."""
+    code = exc.code or 500
+    if code < 400:  # a routing redirect is an HTTPException too
+        return exc
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    page = render_template("error.html", code=code, name=exc.name, message=exc.description)
+    return page, code, headers
+
+
 def _handle(exc: BeatkeeperError) -> ResponseReturnValue:
     if isinstance(exc, NotFound):
-        return NotFoundPage(exc.detail)
+        return http_error_page(NotFoundPage(exc.detail))
     if isinstance(exc, RateLimited):
-        return TooManyRequests(exc.detail, retry_after=exc.retry_after)
+        return http_error_page(TooManyRequests(exc.detail, retry_after=exc.retry_after))
     render: Render | None = g.get("render_errors")
     if render is not None:
         return render(messages(exc), status_of(exc))
@@ -88,5 +100,6 @@ def _handle(exc: BeatkeeperError) -> ResponseReturnValue:
 
 def install(app: Flask) -> None:
     app.register_error_handler(BeatkeeperError, _handle)
+    app.register_error_handler(HTTPException, http_error_page)
     app.add_template_filter(by_field)
     app.add_template_filter(shown_beside)

@@ -1,0 +1,72 @@
+"""What a new operator met on the pages (issue 10's walk-through): error pages, one time
+format, units, colours, errors beside their boxes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
+from jobs.store.runs import NewRun, RunStore
+from tests.support.offline import offline_web
+
+MENU = '<nav aria-label="Main">'
+Web = tuple[TestClient, RunStore]
+
+
+@pytest.fixture
+def web(free_sqlite_url: str) -> Iterator[Web]:
+    with offline_web(free_sqlite_url, "bk-operator") as found:
+        yield found
+
+
+def csrf(client: TestClient, path: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert match, "the page carries a CSRF token"
+    return match.group(1)
+
+
+def finished(
+    store: RunStore, run_id: str, due: datetime, late_s: float, attempts: list[Outcome]
+) -> None:
+    """A run of schedule ``every-minute`` started ``late_s`` after ``due``, one attempt per
+    outcome."""
+    run = NewRun(run_id, "runs_report", "q", {}, schedule="every-minute", scheduled_for=due)
+    with store.engine.begin() as conn:
+        store.insert_pending(conn, [run], due)
+    start = due + timedelta(seconds=late_s)
+    for number, outcome in enumerate(attempts):
+        key = AttemptKey(number, 0)
+        store.start_attempt(AttemptStarted(run, key, "w1", start))
+        end = start + timedelta(milliseconds=250)
+        store.finish_attempt(AttemptFinished(run, key, outcome, end, "w1", error="boom"))
+        start = end + timedelta(seconds=1)
+
+
+def test_a_missing_page_is_a_page_of_the_site_with_its_menu_and_the_reason(web: Web) -> None:
+    client, _ = web
+    for path, status, says in (
+        ("/nope", 404, "not found on the server"),
+        ("/runs/nope", 404, "no run &#39;nope&#39;"),
+        ("/schedules/nope", 404, "no schedule &#39;nope&#39;"),
+        ("/schedules?offset=-5", 400, "offset: must be a whole number"),
+        ("/audit?kind=bogus", 400, "kind: one of"),
+    ):
+        page = client.get(path)
+        assert page.status_code == status, path
+        assert MENU in page.text, f"{path}: the menu is there to go on from"
+        assert says in page.text and 'class="errors" role="alert"' in page.text, path
+        assert "style.css" in page.text, f"{path}: styled like every page (dark mode too)"
+
+
+def test_every_page_names_its_own_icon_so_the_browser_asks_for_no_missing_favicon(
+    web: Web,
+) -> None:
+    client, _ = web
+    assert 'rel="icon" href="/static/favicon.svg"' in client.get("/runs").text
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
