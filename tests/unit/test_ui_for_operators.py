@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -70,3 +70,36 @@ def test_every_page_names_its_own_icon_so_the_browser_asks_for_no_missing_favico
     assert 'rel="icon" href="/static/favicon.svg"' in client.get("/runs").text
     icon = client.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+
+
+def test_schedule_pages_show_times_in_the_one_format_and_durations_with_their_unit(
+    web: Web,
+) -> None:
+    client, store = web
+    created = client.post(
+        "/api/schedules",
+        json={"name": "every-minute", "job": "runs_report", "trigger": "cron", "cron": "* * * * *"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    due = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    finished(store, "r1", due, 1.5, [Outcome.SUCCESS])
+    listing = client.get("/schedules").text
+    assert "(UTC)</th>" not in listing, "no column of bare UTC times"
+    row = listing.split('id="schedule-table"')[1]
+    assert row.count("data-local>") >= 2, "next and last fire: UTC, and the viewer's zone"
+    detail = client.get("/schedules/every-minute").text
+    runs = detail.split('id="schedule-runs"')[1]
+    assert ">1.50 s</td>" in runs and ">250.0 ms</td>" in runs, "lateness and runtime"
+    stamp = due.strftime("%Y-%m-%d %H:%M:%S")
+    assert f"{stamp} UTC</time>" in runs, "the scheduled time in the one format"
+    upcoming = detail.split('id="schedule-upcoming"')[1].split("</table>")[0]
+    shown = re.sub(r"<[^>]+>", "", upcoming)
+    assert upcoming.count("data-local>") == 10 and not re.search(r"\dT\d", shown), "no ISO T"
+
+
+def test_each_attempt_of_a_run_shows_its_outcome_in_its_colour(web: Web) -> None:
+    client, store = web
+    finished(store, "r2", datetime.now(UTC), 0.1, [Outcome.RETRY, Outcome.FAILURE])
+    attempts = client.get("/runs/r2").text.split('id="history"')[1]
+    assert '<span class="outcome outcome-retry">RETRY</span>' in attempts
+    assert '<span class="outcome outcome-failure">FAILURE</span>' in attempts

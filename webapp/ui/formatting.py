@@ -20,7 +20,8 @@ def when(value: datetime | None, empty: str = "—") -> Markup:
     """A time in UTC, marked up for times.js to add the viewer's zone."""
     if value is None:
         return Markup(escape(empty))
-    utc = value.astimezone(UTC)
+    # A naive time from the store is UTC (SQLite keeps no offset), not the server's zone.
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     iso = utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return Markup('<time datetime="{}" data-local>{} UTC</time>').format(iso, utc.strftime(FORMAT))
 

@@ -74,11 +74,6 @@ def description_of(record: ScheduleRecord) -> tuple[str, list[str]]:
     return describe_stored(record.build_trigger, datetime.now(UTC))
 
 
-@bp.app_template_filter("utc_time")
-def utc_time(value: datetime | None) -> str:
-    return "—" if value is None else f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
-
-
 @cache
 def zone_names() -> list[str]:
     return sorted(available_timezones())

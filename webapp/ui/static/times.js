@@ -16,7 +16,9 @@
       const local = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
         `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone(d)}`;
       const utc = el.textContent.trim();
-      el.textContent = `${local} · ${utc.slice(11)}`;
+      // Two unbreakable halves, so a narrow column wraps between them, not inside a time.
+      const part = (text) => { const s = document.createElement("span"); s.className = "t"; s.textContent = text; return s; };
+      el.replaceChildren(part(local), " ", part(`· ${utc.slice(11)}`));
       el.title = utc;
     }
   }
