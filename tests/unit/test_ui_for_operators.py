@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
 from jobs.store.runs import NewRun, RunStore
 from tests.support.offline import offline_web
+from tests.support.pages import invalid_boxes
 
 MENU = '<nav aria-label="Main">'
 Web = tuple[TestClient, RunStore]
@@ -70,6 +71,39 @@ def test_every_page_names_its_own_icon_so_the_browser_asks_for_no_missing_favico
     assert 'rel="icon" href="/static/favicon.svg"' in client.get("/runs").text
     icon = client.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+
+
+def test_a_wrong_runs_filter_is_said_beside_its_box_and_offers_no_bulk_action_or_live_feed(
+    web: Web,
+) -> None:
+    client, _ = web
+    page = client.get("/runs", params={"since": "garbage", "state": "BOGUS", "job": "add"})
+    assert page.status_code == 422
+    boxes = invalid_boxes(page.text)
+    assert set(boxes) == {"since", "state"}
+    assert "not an ISO 8601 time" in boxes["since"] and "unknown state" in boxes["state"]
+    assert "Retry all matching" not in page.text, "a bulk action on a filter that is wrong"
+    assert 'id="live"' not in page.text, "no live refresh of a page that answers 422"
+    good = client.get("/runs", params={"job": "add"})
+    assert good.status_code == 200 and "Retry all matching" in good.text
+
+
+def test_a_token_form_with_errors_says_each_beside_its_box_and_keeps_the_choices(
+    web: Web,
+) -> None:
+    client, _ = web
+    token = csrf(client, "/tokens")
+    sent = {"csrf": token, "name": "ci", "scope": ["read", "schedules"], "expires_days": "abc"}
+    page = client.post("/tokens", data=sent)
+    assert page.status_code == 422
+    assert invalid_boxes(page.text) == {"expires_days": "a whole number of days, 1-3650"}
+    assert 'value="read" checked' in page.text and 'value="schedules" checked' in page.text
+    assert 'value="admin" checked' not in page.text
+    assert 'name="expires_days" inputmode="numeric" value="abc"' in page.text
+    assert client.post("/tokens", data={**sent, "expires_days": ""}).status_code == 201
+    again = client.post("/tokens", data={**sent, "expires_days": ""})
+    assert again.status_code == 409
+    assert "exists" in invalid_boxes(again.text)["name"], "a taken name, beside the name box"
 
 
 def test_schedule_pages_show_times_in_the_one_format_and_durations_with_their_unit(

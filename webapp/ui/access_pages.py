@@ -11,7 +11,7 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
-from jobs.errors import FieldError, Invalid
+from jobs.errors import Conflict, FieldError, Invalid
 from webapp.auth.accounts import IssuedToken
 from webapp.auth.gate import TooManyAttempts
 from webapp.auth.permissions import Action, Scope
@@ -91,6 +91,8 @@ def create_token() -> ResponseReturnValue:
         )
     except Invalid as exc:
         return _tokens_page(errors=exc.errors, status=422)
+    except Conflict as exc:  # the name is taken: said beside the name box
+        return _tokens_page(errors=[{"field": "name", "message": exc.detail}], status=409)
     return _tokens_page(issued=issued, status=201)
 
 
