@@ -14,6 +14,7 @@ from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Out
 from jobs.store.runs import NewRun, RunStore
 from tests.support.offline import offline_web
 from tests.support.pages import invalid_boxes
+from webapp.ui.charts import time_chart
 
 MENU = '<nav aria-label="Main">'
 Web = tuple[TestClient, RunStore]
@@ -137,3 +138,11 @@ def test_each_attempt_of_a_run_shows_its_outcome_in_its_colour(web: Web) -> None
     attempts = client.get("/runs/r2").text.split('id="history"')[1]
     assert '<span class="outcome outcome-retry">RETRY</span>' in attempts
     assert '<span class="outcome outcome-failure">FAILURE</span>' in attempts
+
+
+def test_a_time_chart_says_what_its_x_axis_measures_and_in_which_zone() -> None:
+    at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    points = [(at, 10.0, False), (at + timedelta(minutes=5), 20.0, False)]
+    svg = str(time_chart("Lateness", points, x_caption="scheduled time (UTC)"))
+    assert '<text class="axis"' in svg and ">scheduled time (UTC)</text>" in svg
+    assert ">12-01 12:00</text>" in svg and ">12-01 12:05</text>" in svg

@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 from jobs.store.run_stats import failure_buckets, recent_points
 from webapp.ui.formatting import duration
 
-WIDTH, HEIGHT = 640, 150
-LEFT, RIGHT, TOP, BOTTOM = 64, 10, 10, 22
+WIDTH, HEIGHT = 640, 160
+LEFT, RIGHT, TOP, BOTTOM = 74, 10, 10, 24
 
 
 def nice_ceiling(value: float) -> float:
@@ -32,6 +32,18 @@ def nice_ceiling(value: float) -> float:
 
 def _stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%m-%d %H:%M")
+
+
+def _x_axis(first: str, last: str, caption: str) -> list[str]:
+    """The x axis's two ends and, between them, what it measures (with its zone)."""
+    base = HEIGHT - 6
+    return [
+        f'<text class="tick" x="{LEFT}" y="{base}">{escape(first)}</text>',
+        f'<text class="axis" x="{(LEFT + WIDTH - RIGHT) / 2:.0f}" y="{base}" '
+        f'text-anchor="middle">{escape(caption)}</text>',
+        f'<text class="tick" x="{WIDTH - RIGHT}" y="{base}" text-anchor="end">'
+        f"{escape(last)}</text>",
+    ]
 
 
 def _frame(label: str, body: list[str], ticks: list[tuple[float, str]]) -> Markup:
@@ -47,9 +59,13 @@ def _frame(label: str, body: list[str], ticks: list[tuple[float, str]]) -> Marku
 
 
 def time_chart(
-    title: str, points: Sequence[tuple[datetime, float, bool]], empty: str = "No runs yet."
+    title: str,
+    points: Sequence[tuple[datetime, float, bool]],
+    empty: str = "No runs yet.",
+    x_caption: str = "time (UTC)",
 ) -> Markup:
-    """Milliseconds over time, one dot per run (``failed`` ones marked), joined by a line."""
+    """Milliseconds over time, one dot per run (``failed`` ones marked), joined by a line;
+    the y axis in a unit that suits its range, the x axis says what time it is (UTC)."""
     if not points:
         return Markup('<p class="muted chart-empty">{}</p>').format(empty)
     times = [p[0].timestamp() for p in points]
@@ -76,12 +92,7 @@ def time_chart(
             f'<circle class="point{" failed" if failed else ""}" cx="{x(t):.1f}" '
             f'cy="{y(value):.1f}" r="2.5"><title>{escape(tip)}</title></circle>'
         )
-    base = HEIGHT - 6
-    body.append(f'<text class="tick" x="{LEFT}" y="{base}">{_stamp(points[0][0])}</text>')
-    body.append(
-        f'<text class="tick" x="{WIDTH - RIGHT}" y="{base}" text-anchor="end">'
-        f"{_stamp(points[-1][0])} UTC</text>"
-    )
+    body += _x_axis(_stamp(points[0][0]), _stamp(points[-1][0]), x_caption)
     levels = [low + (high - low) * i / 4 for i in range(5)]
     ticks = [(y(v), duration(v)) for v in levels]
     failures = sum(1 for p in points if p[2])
@@ -93,7 +104,10 @@ def time_chart(
 
 
 def rate_bars(
-    title: str, bars: Sequence[tuple[str, float | None, int]], empty: str = "No runs yet."
+    title: str,
+    bars: Sequence[tuple[str, float | None, int]],
+    empty: str = "No runs yet.",
+    x_caption: str = "hour (UTC)",
 ) -> Markup:
     """Failure rates (0 to 1) as bars: (label, rate or None when no run, runs counted)."""
     if not any(n for _, _, n in bars):
@@ -110,12 +124,7 @@ def rate_bars(
             f'width="{max(1.0, step - 2):.1f}" height="{max(height, 0.5 if runs else 0):.1f}">'
             f"<title>{escape(tip)}</title></rect>"
         )
-    base = HEIGHT - 6
-    body.append(f'<text class="tick" x="{LEFT}" y="{base}">{escape(bars[0][0])}</text>')
-    body.append(
-        f'<text class="tick" x="{WIDTH - RIGHT}" y="{base}" text-anchor="end">'
-        f"{escape(bars[-1][0])}</text>"
-    )
+    body += _x_axis(bars[0][0], bars[-1][0], x_caption)
     ticks = [(TOP + inner_h * (1 - i / 4), f"{i * 25}%") for i in range(5)]
     total = sum(n for _, _, n in bars)
     failed = sum(round((r or 0) * n) for _, r, n in bars)
@@ -130,12 +139,19 @@ def run_charts(
     points = recent_points(engine, job=job, schedule=schedule)
     late = [(p.at, p.lateness_ms, p.failed) for p in points if p.lateness_ms is not None]
     ran = [(p.at, p.runtime_ms, p.failed) for p in points if p.runtime_ms is not None]
+    # A run is placed at its scheduled time, or when it was enqueued if it has none.
     charts = {
-        "lateness": time_chart("Lateness", late, empty="No scheduled run has finished yet."),
-        "duration": time_chart("Duration", ran, empty="No run has finished yet."),
+        "lateness": time_chart(
+            "Lateness", late, "No scheduled run has finished yet.", "scheduled time (UTC)"
+        ),
+        "duration": time_chart(
+            "Duration", ran, "No run has finished yet.", "scheduled or enqueued (UTC)"
+        ),
     }
     if job is not None:
         buckets = failure_buckets(engine, job, now)
-        bars = [(f"{b.start:%H:%M}", b.failure_rate, b.runs) for b in buckets]
-        charts["failures"] = rate_bars("Failure rate per hour", bars, empty="No run in 24 h.")
+        bars = [(_stamp(b.start), b.failure_rate, b.runs) for b in buckets]
+        charts["failures"] = rate_bars(
+            "Failure rate per hour", bars, "No run in 24 h.", "hour enqueued (UTC)"
+        )
     return charts
