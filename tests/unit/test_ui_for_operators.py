@@ -146,3 +146,26 @@ def test_a_time_chart_says_what_its_x_axis_measures_and_in_which_zone() -> None:
     svg = str(time_chart("Lateness", points, x_caption="scheduled time (UTC)"))
     assert '<text class="axis"' in svg and ">scheduled time (UTC)</text>" in svg
     assert ">12-01 12:00</text>" in svg and ">12-01 12:05</text>" in svg
+
+
+def test_a_fire_already_handed_to_the_broker_is_the_next_fire_on_the_schedule_page(
+    web: Web,
+) -> None:
+    client, store = web
+    created = client.post(
+        "/api/schedules",
+        json={"name": "new-year", "job": "runs_report", "trigger": "cron", "cron": "0 0 1 1 *"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    held_for = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    run = NewRun("held", "runs_report", "q", {}, schedule="new-year", scheduled_for=held_for)
+    with store.engine.begin() as conn:  # as the beat does ahead of the due time
+        store.insert_pending(conn, [run], datetime.now(UTC))
+    page = client.get("/schedules/new-year").text
+    stamp = f"{held_for:%Y-%m-%d %H:%M:%S} UTC</time>"
+    state = page.split('id="schedule-state"')[1].split("</dl>")[0]
+    iso = held_for.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert f'Next fire</dt><dd><time datetime="{iso}" data-local>' + stamp in state
+    upcoming = page.split('id="schedule-upcoming"')[1].split("</table>")[0]
+    assert upcoming.index(stamp) < upcoming.index("-01-01 00:00:00 UTC</time>")
+    assert upcoming.count("data-local>") == 10, "still ten fires"
