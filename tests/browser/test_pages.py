@@ -213,3 +213,37 @@ def test_the_api_docs_render_with_no_internet(page: Any) -> None:
     expect(page.locator(".swagger-ui .title")).to_contain_text("Beatkeeper")
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
     assert page.outside_requests == [], "the docs page loaded something from another host"
+
+
+def test_schedule_times_show_the_viewers_zone_and_utc_and_the_list_fits_a_1280_px_screen(
+    open_page: OpenPage,
+) -> None:
+    page = open_page(viewport={"width": 1280, "height": 900}, timezone_id="America/New_York")
+    page.goto("/schedules")  # the code schedules of jobs.examples are always there
+    both = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (EST|GMT-5) · \d\d:\d\d:\d\d UTC$")
+    expect(page.locator("#schedule-table time").first).to_have_text(both)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1280, f"the schedules list is {width} px wide"
+
+    page.locator("#schedule-table a[href^='/schedules/']").first.click()
+    expect(page.locator("#schedule-upcoming time").first).to_have_text(both)
+    expect(page.locator("#schedule-state time").first).to_have_text(both)
+
+
+def test_chart_axis_text_is_readable_on_a_desktop_and_on_a_phone(open_page: OpenPage) -> None:
+    page = open_page()
+    page.goto("/jobs/runs_report")
+    page.get_by_role("button", name="Enqueue").click()
+    expect(page.locator("#state")).to_have_text("SUCCESS", timeout=30_000)
+
+    for options in ({"viewport": {"width": 1280, "height": 900}}, {"viewport": PHONE}):
+        page = open_page(**options)
+        page.goto("/jobs/runs_report")
+        tick = page.locator("#job-charts svg.chart text.tick").first
+        expect(tick).to_be_visible()
+        box = tick.bounding_box()
+        assert box and box["height"] >= 11, f"axis text {box} at {options}"
+        axis = page.locator("#job-charts svg.chart text.axis").first
+        expect(axis).to_have_text(re.compile(r"\(UTC\)$"))
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= options["viewport"]["width"], "the chart scrolls in its box, not the page"
