@@ -52,6 +52,7 @@ def test_the_dashboard_shows_the_stack_and_goes_live(page: Any) -> None:
         page.wait_for_timeout(1000)
         page.reload()
     expect(page.locator('[data-panel="workers"]')).to_contain_text("browser-")
+    expect(page.locator('[data-panel="workers"] h2')).to_have_text(re.compile(r"\d+ online$"))
     assert page.outside_requests == []
 
 
