@@ -169,3 +169,22 @@ def test_a_fire_already_handed_to_the_broker_is_the_next_fire_on_the_schedule_pa
     upcoming = page.split('id="schedule-upcoming"')[1].split("</table>")[0]
     assert upcoming.index(stamp) < upcoming.index("-01-01 00:00:00 UTC</time>")
     assert upcoming.count("data-local>") == 10, "still ten fires"
+
+
+def test_the_forms_live_preview_answers_200_with_the_error_inside_while_a_cron_is_half_typed(
+    web: Web,
+) -> None:
+    client, _ = web
+    form = client.get("/schedules/new").text
+    assert 'data-url="/schedules/new/preview"' in form
+    half = client.get("/schedules/new/preview", params={"cron": "61 *"})
+    assert half.status_code == 200, "a 4xx here is a console error per keystroke"
+    assert 'class="field-error"' in half.text and "<code>cron</code>" in half.text
+    good = client.get(
+        "/schedules/new/preview", params={"cron": "0 9 * * *", "timezone": "Asia/Tokyo"}
+    )
+    assert good.status_code == 200 and "Runs at 09:00" in good.text
+    assert good.text.count("<li>") == 5 and good.text.count(" JST · 00:00:00 UTC") == 5
+    blank = client.get("/schedules/new/preview", params={"cron": " "})
+    assert "Fill in the trigger" in blank.text
+    assert client.get("/schedules/new/preview", params={"schedule": "nope"}).status_code == 404

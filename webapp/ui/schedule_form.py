@@ -126,7 +126,7 @@ def form_preview(
     form: Mapping[str, str], now: datetime, grid: Grid | None = None
 ) -> TriggerPreview | Errors | None:
     """The trigger the form describes, previewed (the page without JavaScript shows it after
-    a submit; ``schedule_form.js`` asks /api/triggers/preview as the person types). None
+    a submit; ``schedule_form.js`` asks /schedules/new/preview as the person types). None
     while the chosen trigger's own box is blank."""
     trigger = form.get("trigger") or "cron"
     box = next((field for kind, field in TRIGGER_FIELD.items() if kind == trigger), "cron")

@@ -177,6 +177,17 @@ def new() -> Page:
     return redirect(url_for(".detail", name=record.name))
 
 
+@bp.get("/schedules/new/preview")
+@requires(Action.READ)
+def preview() -> str:
+    """The form's live preview, as the form shows it; always 200: a trigger half typed is a
+    message in the preview, not an error status (the browser logged a 422 per keystroke)."""
+    editing = request.args.get("schedule")
+    grid = manager().get(editing).grid() if editing else None
+    found = form_preview(request.args, datetime.now(UTC), grid)
+    return render_template("_preview.html", preview=found)
+
+
 @bp.route("/schedules/<name>/edit", methods=["GET", "POST"])
 @requires(Action.EDIT_SCHEDULES)
 def edit(name: str) -> Page:
