@@ -15,6 +15,7 @@ from jobs.store.runs import NewRun, RunStore
 from tests.support.offline import offline_web
 from tests.support.pages import invalid_boxes
 from webapp.ui.charts import time_chart
+from webapp.ui.formatting import when
 
 MENU = '<nav aria-label="Main">'
 Web = tuple[TestClient, RunStore]
@@ -188,3 +189,23 @@ def test_the_forms_live_preview_answers_200_with_the_error_inside_while_a_cron_i
     blank = client.get("/schedules/new/preview", params={"cron": " "})
     assert "Fill in the trigger" in blank.text
     assert client.get("/schedules/new/preview", params={"schedule": "nope"}).status_code == 404
+
+
+def test_a_run_cancelled_before_it_started_says_so_with_its_reason(web: Web) -> None:
+    client, store = web
+    now = datetime.now(UTC)
+    run = NewRun("never", "runs_report", "q", {})
+    with store.engine.begin() as conn:
+        store.insert_pending(conn, [run], now)
+    assert store.cancel(["never"], ["PENDING"], "cancelled by a bulk action", now) == ["never"]
+    page = client.get("/runs/never").text
+    assert '<dd id="reason">cancelled by a bulk action</dd>' in page
+    assert "None: it ended without starting." in page and "No attempt yet" not in page
+
+
+def test_a_dead_letters_time_is_shown_in_the_one_format() -> None:
+    assert str(when("2026-12-03T07:05:13")) == (
+        '<time datetime="2026-12-03T07:05:13.000Z" data-local>2026-12-03 07:05:13 UTC</time>'
+    ), "x-death's time (AMQP timestamps are UTC)"
+    assert str(when("2026-12-03T08:05:13+01:00")).endswith(">2026-12-03 07:05:13 UTC</time>")
+    assert str(when("soon <b>")) == "soon &lt;b&gt;" and str(when("", "—")) == "—"

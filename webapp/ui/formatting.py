@@ -16,10 +16,16 @@ from markupsafe import Markup, escape
 FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def when(value: datetime | None, empty: str = "—") -> Markup:
-    """A time in UTC, marked up for times.js to add the viewer's zone."""
-    if value is None:
+def when(value: datetime | str | None, empty: str = "—") -> Markup:
+    """A time in UTC, marked up for times.js to add the viewer's zone; an ISO 8601 string
+    (a dead letter's x-death time) too, and any other text as it is."""
+    if value is None or value == "":
         return Markup(escape(empty))
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return Markup(escape(value))
     # A naive time from the store is UTC (SQLite keeps no offset), not the server's zone.
     utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     iso = utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
