@@ -6,6 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from sqlalchemy import exc as sql
 
 from broker import redact
 from jobs.errors import BeatkeeperError, Invalid
@@ -34,14 +35,22 @@ def report(exc: BeatkeeperError) -> NoReturn:
     sys.exit(exit_code(exc))
 
 
+# What a store that is down, restarting or locked raises (webapp/api/errors.py: 503).
+STORE_OUTAGES = (sql.OperationalError, sql.InterfaceError, sql.TimeoutError)
+
+
 class Commands(click.Group):
-    """A command group whose commands raise ``BeatkeeperError``s; they are reported here."""
+    """A command group whose commands raise ``BeatkeeperError``s; they are reported here,
+    and so is a store that cannot be reached (one line and exit 1, not a traceback)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BeatkeeperError as exc:
             report(exc)
+        except STORE_OUTAGES as exc:
+            cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            _fail(f"the run store is unavailable ({type(exc).__name__}): {cause}")
 
 
 if TYPE_CHECKING:

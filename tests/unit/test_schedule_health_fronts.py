@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -93,3 +94,19 @@ def test_the_cli_lists_the_health_state_and_takes_a_grace(free_sqlite_url: str) 
     assert listing.stdout.split()[:2] == ["hourly", "new"]
     bad = cli.invoke(main, ["schedules", "edit", "hourly", "--grace", "-5"])
     assert bad.exit_code == 2 and "grace_seconds" in bad.output
+
+
+@pytest.mark.parametrize("command", [["schedules", "list"], ["schedules", "show", "hourly"]])
+def test_the_cli_says_the_store_is_unavailable_in_one_line_when_it_cannot_be_reached(
+    command: list[str],
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = f"postgresql://postgres@127.0.0.1:{port}/beatkeeper"
+    result = CliRunner(env=settings_env("bk-h-down", down, NO_BROKER)).invoke(main, command)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: the run store is unavailable (OperationalError): ")
+    assert "Connection refused" in line or "connection failed" in line
