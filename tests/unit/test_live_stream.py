@@ -1,5 +1,6 @@
 """/api/events: a bad filter is a 422 naming it; a slow subscriber's queue stays bounded and
-it is told to resync; a subscriber that goes away is forgotten."""
+it is told to resync; a subscriber that goes away is forgotten; the feed behind it survives
+the store going away and delivers what was committed meanwhile."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
-from jobs.store.changes import RunChange
+from jobs.monitoring.changes import ChangeFeed, ChangeSource
+from jobs.store import make_engine
+from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
+from jobs.store.changes import RunChange, StoreChanges
+from jobs.store.runs import NewRun, RunStore
 from tests.support.offline import offline_web
 from webapp.api.live import QUEUE_BATCHES, Filter, LiveHub, Subscriber
 
@@ -88,3 +94,55 @@ def test_a_subscriber_whose_stream_closes_is_forgotten() -> None:
         return during, len(hub.subscribers)
 
     assert run_in_own_loop(scenario) == (50, 0)
+
+
+class Outage:
+    """The store's change reads, failing as a dropped database connection does while
+    ``down``."""
+
+    def __init__(self, source: ChangeSource) -> None:
+        self.source = source
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        read = getattr(self.source, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise OperationalError(
+                    "SELECT", {}, ConnectionError("server closed the connection")
+                )
+            return read(*args, **kwargs)
+
+        return call
+
+
+def test_the_feed_delivers_what_was_committed_while_it_could_not_read_the_store(
+    free_sqlite_url: str,
+) -> None:
+    store = RunStore(make_engine(free_sqlite_url))
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    now = [t0]
+    source = Outage(StoreChanges(store.engine))
+    feed = ChangeFeed(cast(ChangeSource, source), clock=lambda: now[0])
+    seen: list[tuple[str, str]] = []
+    feed.subscribe(lambda runs, _: seen.extend((c.run_id, c.kind) for c in runs))
+    feed.poll()
+    source.down = True
+    new = NewRun("a", "add", "q", {}, schedule="s", scheduled_for=t0)
+    with store.engine.begin() as conn:
+        store.insert_pending(conn, [new], t0 + timedelta(seconds=1))
+    store.start_attempt(AttemptStarted(new, AttemptKey(0, 1), "w1", t0 + timedelta(seconds=2)))
+    finished = AttemptFinished(
+        new, AttemptKey(0, 1), Outcome.SUCCESS, t0 + timedelta(seconds=3), "w1"
+    )
+    store.finish_attempt(finished)
+    for seconds in (5, 60):  # a minute without the store: every poll fails
+        now[0] = t0 + timedelta(seconds=seconds)
+        with pytest.raises(OperationalError):
+            feed.poll()
+    source.down = False
+    now[0] = t0 + timedelta(seconds=61)
+    assert feed.poll() >= 3
+    assert {kind for run, kind in seen if run == "a"} >= {"enqueued", "started", "finished"}
+    assert feed.poll() == 0, "delivered once"
