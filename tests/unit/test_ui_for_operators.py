@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jobs.store.attempts import AttemptFinished, AttemptKey, AttemptStarted, Outcome
-from jobs.store.runs import NewRun, RunStore
+from jobs.store.runs import HELD, NewRun, RunStore
 from tests.support.offline import offline_web
 from tests.support.pages import invalid_boxes
 from webapp.ui.charts import time_chart
-from webapp.ui.formatting import when
+from webapp.ui.formatting import reason_at, when
 
 MENU = '<nav aria-label="Main">'
 Web = tuple[TestClient, RunStore]
@@ -209,3 +209,31 @@ def test_a_dead_letters_time_is_shown_in_the_one_format() -> None:
     ), "x-death's time (AMQP timestamps are UTC)"
     assert str(when("2026-12-03T08:05:13+01:00")).endswith(">2026-12-03 07:05:13 UTC</time>")
     assert str(when("soon <b>")) == "soon &lt;b&gt;" and str(when("", "—")) == "—"
+
+
+def test_a_fire_sent_ahead_that_is_due_and_still_waits_says_so_not_that_it_is_held(
+    web: Web,
+) -> None:
+    client, store = web
+    now = datetime.now(UTC)
+    due = now - timedelta(seconds=30)
+    run = NewRun("late", "runs_report", "q", {}, schedule="every-minute", scheduled_for=due)
+    with store.engine.begin() as conn:  # the beat sent it 10 s ahead; no worker took it yet
+        store.insert_pending(conn, [run], due - timedelta(seconds=10), reason=HELD, held=True)
+    record = store.get("late")
+    assert record is not None and record.held, "the store flags a fire sent ahead"
+    assert reason_at(record, due - timedelta(seconds=5)) == record.reason, "before it is due"
+    assert (reason_at(record, now) or "").startswith("due, waiting for a worker")
+    page = client.get("/runs/late").text
+    assert '<dd id="reason">due, waiting for a worker' in page
+
+
+def test_the_runs_table_puts_the_state_beside_the_run_so_a_phone_shows_it(web: Web) -> None:
+    client, store = web
+    with store.engine.begin() as conn:
+        store.insert_pending(conn, [NewRun("r3", "runs_report", "q", {})], datetime.now(UTC))
+    page = client.get("/runs").text
+    assert "<th>Run</th><th>State</th><th>Job</th>" in page
+    row = page.split('href="/runs/r3"')[1].split("</tr>")[0]
+    assert row.index("state-PENDING") < row.index('href="/jobs/runs_report"')
+    assert "Enqueued from (UTC)" in page and "until (UTC)" in page, "naive times are UTC"

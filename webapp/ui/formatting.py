@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from flask import Flask
 from markupsafe import Markup, escape
 
+from jobs.store.runs import RunRecord
+
 FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -52,7 +54,20 @@ def seconds(value: float | None, empty: str = "—") -> str:
     return empty if value is None else duration(value * 1000)
 
 
+def reason_at(run: RunRecord, now: datetime) -> str | None:
+    """Why the run is where it is, as of ``now``: a fire sent ahead keeps the store's "held by
+    the broker until due" once it is due and still waits, which reads as if it were early."""
+    if run.held and run.state == "PENDING" and run.scheduled_for and run.scheduled_for <= now:
+        return "due, waiting for a worker (it was sent ahead and held by the broker until due)"
+    return run.reason
+
+
+def reason(run: RunRecord) -> str | None:
+    return reason_at(run, datetime.now(UTC))
+
+
 def install(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(seconds, "seconds")
+    app.add_template_filter(reason, "reason")
