@@ -53,6 +53,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 RULES = ROOT / "deploy" / "prometheus" / "beatkeeper-alerts.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "beatkeeper-alerts.test.yml"
+SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 OUR_DASHBOARD = ROOT / "deploy" / "grafana" / "beatkeeper.json"
 EXPORTER = ROOT / "tests" / "fixtures" / "celery_exporter"
 JOB_MODULES = "jobs.examples,tests.support.testjobs"
@@ -260,6 +261,30 @@ def test_the_alert_rules_pass_promtool_check_and_their_own_unit_tests() -> None:
     for command in (["check", "rules", str(RULES)], ["test", "rules", str(RULE_TESTS)]):
         done = subprocess.run([PROMTOOL, *command], capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_shipped_prometheus_config_passes_promtool_with_its_rules_and_token_file(
+    tmp_path: Path,
+) -> None:
+    if (why := missing_binaries()) is not None:
+        unavailable(why)
+    config = yaml.safe_load(SCRAPE_CONFIG.read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics" and job["authorization"]["type"] == "Bearer"
+    assert config["rule_files"] == [RULES.name]
+    token = tmp_path / "beatkeeper.token"  # the file the operator writes; promtool opens it
+    token.write_text("bk_example")
+    job["authorization"]["credentials_file"] = str(token)
+    (tmp_path / RULES.name).write_text(RULES.read_text())
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 1 rule files found" in done.stdout, done.stdout
 
 
 def test_prometheus_loads_the_alert_rules_and_evaluates_every_one_without_an_error(
