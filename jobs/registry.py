@@ -42,7 +42,10 @@ def _params_model(name: str, func: Callable[..., Any]) -> type[BaseModel]:
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
     model: type[BaseModel] = create_model(
-        f"{name}_params", __config__=ConfigDict(extra="forbid", strict=False), **fields
+        f"{name}_params",
+        # A NaN or infinite number is never what a job means: refused, naming the field.
+        __config__=ConfigDict(extra="forbid", strict=False, allow_inf_nan=False),
+        **fields,
     )
     return model
 

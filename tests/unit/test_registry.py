@@ -79,3 +79,17 @@ def test_parameters_are_described_for_forms_and_the_api() -> None:
         ("width", "integer", True),
         ("keep_ratio", "boolean", False),
     ]
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", float("nan")])
+def test_a_number_that_is_not_finite_is_refused_naming_its_field(value: Any) -> None:
+    registry = JobRegistry()
+
+    @registry.job()
+    def wait(seconds: float) -> None:
+        """Wait."""
+
+    with pytest.raises(ArgumentsError) as caught:
+        registry.get("wait").validate([], {"seconds": value})
+    assert [e["field"] for e in caught.value.errors] == ["seconds"]
+    assert "finite" in caught.value.errors[0]["message"]
