@@ -139,7 +139,7 @@ def schedules_list() -> None:
     statuses = manager.statuses(records)
     for r in records:
         status = statuses[r.name]
-        next_fire = r.next_fire_at.isoformat() if r.next_fire_at else "-"
+        next_fire = status.next_fire_at.isoformat() if status.next_fire_at else "-"
         click.echo(
             f"{r.name:24} {status.health.state:8} {status.last_outcome or '-':8} {r.job:16} "
             f"{_trigger_text(r):28} {r.timezone:16} next={next_fire} fired={status.fired} "

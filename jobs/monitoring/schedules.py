@@ -19,6 +19,9 @@ class ScheduleStatus:
     runs: RunSummary
     fired: int  # fires sent and due: held fires not yet due and cancelled ones excluded
     last_fire_at: datetime | None  # the newest fire that was sent and is due
+    # The next fire still to come: one the beat handed to the broker ahead of its time (held
+    # until due) comes before the beat's cursor, which has already moved past it.
+    next_fire_at: datetime | None
 
     @property
     def last_outcome(self) -> str | None:
@@ -47,6 +50,10 @@ def status_of(record: ScheduleRecord, summary: RunSummary, now: datetime) -> Sch
         runs=summary,
         fired=max(0, record.fired_count - summary.held_ahead),
         last_fire_at=last_fire,
+        next_fire_at=min(
+            (t for t in (summary.next_held_for, record.next_fire_at) if t is not None),
+            default=None,
+        ),
     )
 
 

@@ -242,7 +242,7 @@ class Snapshot:
             (
                 r.name,
                 found[r.name].health.state,
-                r.next_fire_at,
+                found[r.name].next_fire_at,
                 found[r.name].runs.last_success_for,
                 found[r.name].fired,
                 r.skipped_count,

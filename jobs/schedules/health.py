@@ -67,6 +67,7 @@ class RunSummary:
     oldest_waiting_for: datetime | None = None  # the oldest due fire sent but not started
     last_fire_at: datetime | None = None  # the newest fire that was sent and is due
     held_ahead: int = 0  # fires handed to the broker ahead of their time, not yet due
+    next_held_for: datetime | None = None  # the earliest of those
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def summarize(runs: Iterable[RunFact], now: datetime) -> RunSummary:
         and r.scheduled_for <= now
     ]
     held = [
-        r
+        r.scheduled_for
         for r in runs
         if r.state == "PENDING" and r.scheduled_for is not None and r.scheduled_for > now
     ]
@@ -119,6 +120,7 @@ def summarize(runs: Iterable[RunFact], now: datetime) -> RunSummary:
         oldest_waiting_for=min(waiting, default=None),
         last_fire_at=max(fired, default=None),
         held_ahead=len(held),
+        next_held_for=min(held, default=None),
     )
 
 

@@ -99,23 +99,33 @@ class ScheduleManager(ScheduleSending):
     def get(self, name: str) -> ScheduleRecord:
         return self.store.get(name)
 
-    def upcoming(self, record: ScheduleRecord, count: int = 10) -> list[FireTime]:
-        """The next ``count`` fire times, in UTC and in the schedule's own timezone."""
+    def upcoming(
+        self, record: ScheduleRecord, count: int = 10, held: Sequence[datetime] = ()
+    ) -> list[FireTime]:
+        """The next ``count`` fire times, in UTC and in the schedule's own timezone, as a
+        person counts them: the fires the beat already handed to the broker ahead of their
+        time (``held``: its cursor, ``next_fire_at``, has moved past them) come first."""
         if not record.enabled:
             return []
         zone = ZoneInfo(record.timezone)
         trigger = record.build_trigger()
         start = record.next_fire_at
-        if start is None:
-            return []
-        times = [start, *trigger.upcoming(start, count - 1)]
-        return [FireTime(t, t.astimezone(zone)) for t in times[:count]]
+        times = set(held)
+        if start is not None:
+            times |= {start, *trigger.upcoming(start, count - 1)}
+        return [FireTime(t, t.astimezone(zone)) for t in sorted(times)[:count]]
 
     def detail(self, name: str, runs: int = 20) -> ScheduleDetail:
         record = self.store.get(name)
         history = self.app.store.list(schedule=name, limit=runs)
         status = self.statuses([record])[name]
-        return ScheduleDetail(record, self.upcoming(record), history, status)
+        now = self.clock()
+        held = [
+            r.scheduled_for
+            for r in history
+            if r.state == "PENDING" and r.scheduled_for is not None and r.scheduled_for > now
+        ]
+        return ScheduleDetail(record, self.upcoming(record, held=held), history, status)
 
     def statuses(self, records: Sequence[ScheduleRecord]) -> dict[str, ScheduleStatus]:
         """Health and real counters per schedule (jobs/monitoring/schedules.py)."""

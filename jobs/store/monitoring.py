@@ -32,8 +32,9 @@ def run_summaries(engine: Engine, names: Sequence[str], now: datetime) -> dict[s
                 func.min(case((waiting, runs.c.scheduled_for)), type_=UTCDateTime),
                 func.max(case((happened, runs.c.scheduled_for)), type_=UTCDateTime),
                 func.sum(case((held, 1), else_=0)),
+                func.min(case((held, runs.c.scheduled_for)), type_=UTCDateTime),
             ).where(runs.c.schedule.in_(chunk))
-            for name, success, oldest, last_fire, ahead in conn.execute(
+            for name, success, oldest, last_fire, ahead, next_held in conn.execute(
                 aggregates.group_by(runs.c.schedule)
             ):
                 out[name] = RunSummary(
@@ -41,6 +42,7 @@ def run_summaries(engine: Engine, names: Sequence[str], now: datetime) -> dict[s
                     oldest_waiting_for=oldest,
                     last_fire_at=last_fire,
                     held_ahead=int(ahead or 0),
+                    next_held_for=next_held,
                 )
             # The newest finished run of each schedule: a window function, one pass.
             newest = (
@@ -74,5 +76,6 @@ def run_summaries(engine: Engine, names: Sequence[str], now: datetime) -> dict[s
                     oldest_waiting_for=base.oldest_waiting_for,
                     last_fire_at=base.last_fire_at,
                     held_ahead=base.held_ahead,
+                    next_held_for=base.next_held_for,
                 )
     return out

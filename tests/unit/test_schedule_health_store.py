@@ -58,6 +58,7 @@ def test_the_sql_summary_agrees_with_the_pure_one(free_sqlite_url: str) -> None:
     }
     summary = run_summaries(store.engine, ["s"], now)["s"]
     assert (summary.last_outcome, summary.last_error) == ("FAILURE", "ValueError: boom")
+    assert (summary.held_ahead, summary.next_held_for) == (1, at(6))
     assert summary.held_ahead == 1 and summary.last_fire_at == at(4)
 
 

@@ -149,7 +149,7 @@ def test_a_time_chart_says_what_its_x_axis_measures_and_in_which_zone() -> None:
     assert ">12-01 12:00</text>" in svg and ">12-01 12:05</text>" in svg
 
 
-def test_a_fire_already_handed_to_the_broker_is_the_next_fire_on_the_schedule_page(
+def test_a_fire_already_handed_to_the_broker_is_the_next_fire_on_every_front(
     web: Web,
 ) -> None:
     client, store = web
@@ -170,6 +170,16 @@ def test_a_fire_already_handed_to_the_broker_is_the_next_fire_on_the_schedule_pa
     upcoming = page.split('id="schedule-upcoming"')[1].split("</table>")[0]
     assert upcoming.index(stamp) < upcoming.index("-01-01 00:00:00 UTC</time>")
     assert upcoming.count("data-local>") == 10, "still ten fires"
+
+    listing = client.get("/schedules").text
+    row = listing.split('data-health="new-year"')[1].split("</tr>")[0]
+    assert f'<time datetime="{iso}" data-local>' + stamp in row, "the list's next fire"
+    (listed,) = [x for x in client.get("/api/schedules").json() if x["name"] == "new-year"]
+    detail = client.get("/api/schedules/new-year").json()
+    for shown in (listed, detail):
+        assert datetime.fromisoformat(shown["next_fire_at"]) == held_for
+    assert datetime.fromisoformat(detail["upcoming"][0]["utc"]) == held_for
+    assert len(detail["upcoming"]) == 10
 
 
 def test_the_forms_live_preview_answers_200_with_the_error_inside_while_a_cron_is_half_typed(

@@ -89,6 +89,7 @@ def _with_status(record: ScheduleRecord, status: ScheduleStatus | None) -> dict[
             status=ScheduleStatusOut.of(status),
             fired_count=status.fired,
             last_fire_at=status.last_fire_at,
+            next_fire_at=status.next_fire_at,
         )
     return values
 

@@ -8,20 +8,18 @@ delete, run now, backfill) are in ``schedule_actions.py``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from jobs.schedules.cron_describe import describe_stored
 from jobs.schedules.kinds import CatchUp, Overlap, TriggerKind
-from jobs.schedules.preview import FireTime
 from jobs.services.health import beat_status
 from jobs.services.schedules import ScheduleManager
-from jobs.store.runs import RunRecord
 from jobs.store.schedules import MAX_OFFSET, ScheduleRecord
 from webapp.auth.permissions import Action
 from webapp.auth.ui import current_principal, requires
@@ -76,22 +74,6 @@ def description_of(record: ScheduleRecord) -> tuple[str, list[str]]:
     return describe_stored(record.build_trigger, datetime.now(UTC))
 
 
-def next_fires(
-    record: ScheduleRecord, upcoming: Sequence[FireTime], runs: Sequence[RunRecord], now: datetime
-) -> list[FireTime]:
-    """The fires still to come as a person counts them: the beat hands a fire to the broker
-    up to its look-ahead before it is due (a PENDING run with a future scheduled time) and
-    its cursor, ``next_fire_at``, moves past it; those held fires come first."""
-    zone = ZoneInfo(record.timezone)
-    held = {
-        r.scheduled_for
-        for r in runs
-        if r.state == "PENDING" and r.scheduled_for is not None and r.scheduled_for > now
-    }
-    times = sorted(held | {f.utc for f in upcoming})
-    return [FireTime(t, t.astimezone(zone)) for t in times[: max(len(upcoming), 10)]]
-
-
 @cache
 def zone_names() -> list[str]:
     return sorted(available_timezones())
@@ -133,7 +115,7 @@ def detail_page(
         "schedule.html",
         s=detail.schedule,
         status=detail.status,
-        upcoming=next_fires(detail.schedule, detail.upcoming, detail.runs, now),
+        upcoming=detail.upcoming,
         runs=detail.runs,
         charts=run_charts(manager().app.store.engine, now, schedule=name),
         errors=errors,
