@@ -6,11 +6,11 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from sqlalchemy import exc as sql
 
 from broker import redact
 from jobs.errors import BeatkeeperError, Invalid
 from jobs.registry import UnknownJobError
+from jobs.store.db import STORE_OUTAGES
 
 # Input that does not fit exits 2 (click's own usage errors do too); a job named on the
 # command line that does not exist is such input. Anything else refused exits 1.
@@ -33,10 +33,6 @@ def report(exc: BeatkeeperError) -> NoReturn:
     else:
         click.echo(f"error: {redact.text(exc.detail)}", err=True)
     sys.exit(exit_code(exc))
-
-
-# What a store that is down, restarting or locked raises (webapp/api/errors.py: 503).
-STORE_OUTAGES = (sql.OperationalError, sql.InterfaceError, sql.TimeoutError)
 
 
 class Commands(click.Group):

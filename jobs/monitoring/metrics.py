@@ -126,6 +126,9 @@ class StateSource(Protocol):
     def beat(self) -> tuple[str | None, datetime | None, datetime | None]:
         """(leader, last evaluating tick, lease expiry)."""
 
+    def store_error(self) -> str | None:
+        """Why the run store did not answer a query; None when it did."""
+
     def workers(self) -> dict[str, int | None] | None:
         """hostname -> tasks it is running, for each worker that answered, or None for one
         that answered recently but not now (down); None altogether if unknown."""
@@ -143,11 +146,16 @@ class StateCollector(Collector):
         self.on_error = on_error
 
     def collect(self) -> Iterator[Metric]:
-        for part in (self._queues, self._schedules, self._beat, self._workers):
+        for part in (self._store, self._queues, self._schedules, self._beat, self._workers):
             try:
                 yield from part()
             except Exception as exc:  # noqa: BLE001 - a scrape shows what it can; the rest is logged
                 self.on_error(f"{part.__name__}: {exc}")
+
+    def _store(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("beatkeeper_store_up", "The run store answered a query")
+        up.add_metric([], 0 if self.source.store_error() else 1)
+        yield up
 
     def _queues(self) -> Iterator[Metric]:
         depths = self.source.queue_depths()

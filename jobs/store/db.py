@@ -9,8 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
+from sqlalchemy import exc as sql
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.types import TypeDecorator
+
+# What a store that is down, restarting or locked raises (not a constraint or a bug of ours):
+# the API and the pages answer 503, the CLI one line and exit 1.
+STORE_OUTAGES = (sql.OperationalError, sql.InterfaceError, sql.TimeoutError)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 from jobs.factory import create_celery_app, load_registry
 from jobs.settings import JobsSettings
-from tests.conftest import POSTGRES_URL, settings_env, unavailable
-from tests.support.databases import postgres_database
+from jobs.store.metric_totals import label_key
+from jobs.store.tables import metric_totals
+from tests.conftest import settings_env
+from tests.support.databases import usable_postgres_database
 from tests.support.proxy import CuttableProxy
 from webapp.asgi import create_app
 from webapp.auth.accounts import Accounts
@@ -34,11 +37,7 @@ class Stack:
 
 def stack(rabbitmq_url: str, auth: bool) -> Iterator[Stack]:
     with ExitStack() as cleanup:
-        try:
-            url = cleanup.enter_context(postgres_database(POSTGRES_URL))
-        except Exception as exc:  # any failure to create the database means skip (re-raised)
-            unavailable(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
-            raise
+        url = cleanup.enter_context(usable_postgres_database())
         proxy = CuttableProxy("127.0.0.1", make_url(url).port or 5432)
         cleanup.callback(proxy.close)
         through = make_url(url).set(port=proxy.port).render_as_string(hide_password=False)
@@ -94,3 +93,36 @@ def test_without_auth_a_read_of_an_unreachable_store_is_a_503(open_stack: Stack)
     response = open_stack.client.get("/api/schedules")
     assert response.status_code == 503, response.text
     assert response.json()["detail"].startswith("the run store is unavailable")
+
+
+@pytest.mark.parametrize("path", ["/", "/runs", "/schedules", "/dashboard"])
+def test_a_page_of_an_unreachable_store_is_a_503_page_of_the_site_not_a_500(
+    open_stack: Stack, path: str
+) -> None:
+    open_stack.store.cut()
+    response = open_stack.client.get(path)
+    assert response.status_code == 503, response.text
+    assert "run store is unavailable" in response.text
+    assert str(open_stack.store.port) not in response.text, "no address leaks"
+    assert "<nav" in response.text, "a page of the site: its menu, so the operator can go on"
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_a_scrape_while_the_store_is_unreachable_says_so_and_keeps_the_counters(
+    open_stack: Stack,
+) -> None:
+    labels = {"hostname": "generic", "name": "add", "queue_name": "q"}
+    with open_stack.celery_app.store.engine.begin() as conn:  # as the counting process does
+        conn.execute(
+            insert(metric_totals).values(
+                metric="celery_task_sent_total", labels=label_key(labels), value=3
+            )
+        )
+    sent = 'celery_task_sent_total{hostname="generic",name="add",queue_name="q"} 3.0'
+    before = open_stack.client.get("/metrics")
+    assert "beatkeeper_store_up 1.0" in before.text and sent in before.text
+    open_stack.store.cut()
+    during = open_stack.client.get("/metrics")
+    assert during.status_code == 200, "a scrape shows what it can"
+    assert "beatkeeper_store_up 0.0" in during.text
+    assert sent in during.text, "the last good totals: a counter never vanishes or goes back"

@@ -68,6 +68,9 @@ class OneOfEach:
     def beat(self) -> tuple[str, datetime, datetime]:
         return "beat@host", T, T
 
+    def store_error(self) -> None:
+        return None
+
     def workers(self) -> dict[str, int | None]:
         return {"celery@w1": 2, "celery@w2": None}  # w2 answered earlier, not now
 

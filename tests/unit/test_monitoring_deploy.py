@@ -35,6 +35,9 @@ class OneOfEverything:
         now = datetime.now(UTC)
         return "beat@host", now, now
 
+    def store_error(self) -> None:
+        return None
+
     def workers(self) -> dict[str, int | None]:
         return {"w@host": 1}
 

@@ -21,12 +21,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import exc as sql
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from jobs import jsontext
 from jobs.errors import BeatkeeperError, Conflict, Invalid, NotFound, RateLimited, Unavailable
+from jobs.store.db import STORE_OUTAGES
 from webapp.api.schemas import ErrorOut
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,6 @@ def field_name(loc: Sequence[int | str]) -> str:
     if len(parts) > 1 and parts[0] in SOURCES:
         parts = parts[1:]
     return ".".join(parts) or "body"
-
-
-# What a store that is down, restarting or locked raises (not a constraint or a bug of ours).
-STORE_OUTAGES = (sql.OperationalError, sql.InterfaceError, sql.TimeoutError)
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:

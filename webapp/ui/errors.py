@@ -11,11 +11,12 @@ with ``aria-invalid`` and ``aria-describedby``, and list them all in a summary a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from flask import Flask, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException, TooManyRequests
+from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 from werkzeug.exceptions import NotFound as NotFoundPage
 
 from jobs.errors import (
@@ -27,6 +28,9 @@ from jobs.errors import (
     RateLimited,
     Unavailable,
 )
+from jobs.store.db import STORE_OUTAGES
+
+log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[BeatkeeperError], int], ...] = (
     (NotFound, 404),
@@ -85,6 +89,14 @@ def http_error_page(exc: HTTPException) -> ResponseReturnValue:
     return page, code, headers
 
 
+def store_unavailable(exc: Exception) -> ResponseReturnValue:
+    """The store went away (refused, dropped, locked past its wait): a 503 page of the site
+    saying so, not a 500; the driver's text (host, port) goes only to the log."""
+    log.warning("%s %s: the store is unavailable: %s", request.method, request.path, exc)
+    detail = f"The run store is unavailable ({type(exc).__name__}); try again in a moment."
+    return http_error_page(ServiceUnavailable(detail, retry_after=5))
+
+
 def _handle(exc: BeatkeeperError) -> ResponseReturnValue:
     if isinstance(exc, NotFound):
         return http_error_page(NotFoundPage(exc.detail))
@@ -101,5 +113,7 @@ def _handle(exc: BeatkeeperError) -> ResponseReturnValue:
 def install(app: Flask) -> None:
     app.register_error_handler(BeatkeeperError, _handle)
     app.register_error_handler(HTTPException, http_error_page)
+    for outage in STORE_OUTAGES:
+        app.register_error_handler(outage, store_unavailable)
     app.add_template_filter(by_field)
     app.add_template_filter(shown_beside)
