@@ -13,7 +13,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.processes import free_port, wait_http
+from tests.support.processes import free_port, stop, wait_http
 
 PROMETHEUS = os.environ.get("BEATKEEPER_TEST_PROMETHEUS", "prometheus")
 PROMTOOL = os.environ.get("BEATKEEPER_TEST_PROMTOOL", "promtool")
@@ -174,11 +173,5 @@ def running_prometheus(
         yield prometheus
     finally:
         prometheus.close()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop(process)
         log.close()
