@@ -17,18 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kombu import Connection
 
-from broker import declare
-from broker.topology import describe
-from jobs.settings import JobsSettings
-from tests.conftest import settings_env, unavailable
-from tests.support.processes import ROOT, free_port, running, wait_http
-from tests.support.waiting import wait_for
+from tests.conftest import unavailable
+from tests.support.processes import ROOT
+from tests.support.stack import accounts, running_stack, stack_env
 
 CHROMIUM = os.environ.get("BEATKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("BEATKEEPER_TEST_SCREENSHOTS", ROOT / "var" / "browser-failures"))
-JOB_MODULES = "jobs.examples,tests.support.testjobs"
 USER, PASSWORD = "browser", "correct horse battery staple"
 FAILED = pytest.StashKey[bool]()
 UNSAFE = re.compile(r"[^\w.-]+")  # what may not appear in a screenshot's file name
@@ -55,41 +50,11 @@ def stack(
 ) -> Iterator[Stack]:
     """The web application, a worker and a beat as real processes."""
     tmp = tmp_path_factory.mktemp("browser")
-    database_url = f"sqlite:///{tmp / 'browser.db'}"
-    env = settings_env(f"bk-browser-{session_id}-{tmp.name[-4:]}", database_url)
-    env["BEATKEEPER_BROKER_HEARTBEAT"] = "30"
-    env["BEATKEEPER_JOB_MODULES"] = JOB_MODULES
-    env["BEATKEEPER_AUTH"] = "true"
-    topology = describe(JobsSettings.from_env(env).broker)
-    from jobs.store.migrate import upgrade
-
-    upgrade(database_url)
-    from jobs.store.db import make_engine
-    from webapp.auth.accounts import Accounts
-
-    engine = make_engine(database_url)
-    Accounts(engine).add_user(USER, "admin", PASSWORD, by="test")
-    engine.dispose()
-    with Connection(rabbitmq_url) as conn:
-        declare.declare(conn, topology)
-    port = free_port()
-    worker = ["-m", "celery", "-A", "jobs", "worker", "-c", "1", "-l", "INFO"]
-    worker += ["-n", f"browser-{session_id}@%h"]
-    beat = ["-m", "celery", "-A", "jobs", "beat", "-l", "INFO"]
-    web = ["-m", "uvicorn", "--factory", "webapp.asgi:create_app", "--port", str(port)]
-    try:
-        with (
-            running("worker", worker, env, tmp),
-            running("beat", beat, env, tmp),
-            running("web", web, env, tmp),
-        ):
-            base = f"http://127.0.0.1:{port}"
-            wait_http(f"{base}/livez", lambda r: r.status_code == 200, 30)
-            wait_for(lambda: b" ready." in (tmp / "worker.log").read_bytes(), 60)
-            yield Stack(base, tmp)
-    finally:
-        with Connection(rabbitmq_url) as conn:
-            declare.delete(conn, topology)
+    env = stack_env(f"bk-browser-{session_id}-{tmp.name[-4:]}", tmp)
+    with accounts(env) as users:
+        users.add_user(USER, "admin", PASSWORD, by="test")
+    with running_stack(rabbitmq_url, env, f"browser-{session_id}", tmp) as base:
+        yield Stack(base, tmp)
 
 
 @pytest.fixture(scope="module")  # Playwright's sync API holds an event loop until it stops

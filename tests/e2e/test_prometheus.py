@@ -28,13 +28,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from kombu import Connection
 
-from broker import declare
-from broker.topology import describe
-from jobs.settings import JobsSettings
-from tests.conftest import settings_env, unavailable
-from tests.support.processes import ROOT, free_port, running, wait_http
+from tests.conftest import unavailable
+from tests.support.processes import ROOT
 from tests.support.prometheus import (
     LABEL_VALUES,
     PROMTOOL,
@@ -47,6 +43,7 @@ from tests.support.prometheus import (
     substitute,
     targets,
 )
+from tests.support.stack import accounts, running_stack, stack_env
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -56,7 +53,6 @@ RULE_TESTS = ROOT / "deploy" / "prometheus" / "beatkeeper-alerts.test.yml"
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 OUR_DASHBOARD = ROOT / "deploy" / "grafana" / "beatkeeper.json"
 EXPORTER = ROOT / "tests" / "fixtures" / "celery_exporter"
-JOB_MODULES = "jobs.examples,tests.support.testjobs"
 SCRAPE_JOB = "beatkeeper"
 # Grafana's built-in intervals for a dashboard over the test's window with a 1 s scrape:
 # $__interval is the range query's step; $__rate_interval is max(step + scrape, 4 x scrape).
@@ -152,47 +148,21 @@ def monitored(
     if (why := missing_binaries()) is not None:
         unavailable(why)
     tmp = tmp_path_factory.mktemp("prometheus")
-    database_url = f"sqlite:///{tmp / 'prometheus.db'}"
-    env = settings_env(f"bk-prom-{session_id}", database_url)
-    env["BEATKEEPER_BROKER_HEARTBEAT"] = "30"
-    env["BEATKEEPER_JOB_MODULES"] = JOB_MODULES
-    env["BEATKEEPER_AUTH"] = "true"
-    topology = describe(JobsSettings.from_env(env).broker)
-    from jobs.store.migrate import upgrade
-
-    upgrade(database_url)
-    from jobs.store.db import make_engine
-    from webapp.auth.accounts import Accounts
-
-    engine = make_engine(database_url)
-    accounts = Accounts(engine)
-    scrape_token = accounts.create_token("prometheus", ["read"], "test").secret
-    driver_token = accounts.create_token("driver", ["read", "enqueue", "schedules"], "test").secret
-    engine.dispose()
-    with Connection(rabbitmq_url) as conn:
-        declare.declare(conn, topology)
-    port = free_port()
-    worker = ["-m", "celery", "-A", "jobs", "worker", "-c", "1", "-l", "INFO"]
-    worker += ["-n", f"prom-{session_id}@%h"]
-    beat = ["-m", "celery", "-A", "jobs", "beat", "-l", "INFO"]
-    web = ["-m", "uvicorn", "--factory", "webapp.asgi:create_app", "--port", str(port)]
-    try:
-        with (
-            running("worker", worker, env, tmp),
-            running("beat", beat, env, tmp),
-            running("web", web, env, tmp),
-            running_prometheus(f"127.0.0.1:{port}", scrape_token, [RULES], tmp, SCRAPE_JOB) as prom,
-        ):
-            base = f"http://127.0.0.1:{port}"
-            wait_http(f"{base}/livez", lambda r: r.status_code == 200, 30)
-            wait_for(lambda: b" ready." in (tmp / "worker.log").read_bytes(), 60)
-            start = time.time()
-            with closing(Driver(base, driver_token)) as driver:
-                drive(driver, prom)
-            yield Monitored(prom, start, tmp)
-    finally:
-        with Connection(rabbitmq_url) as conn:
-            declare.delete(conn, topology)
+    env = stack_env(f"bk-prom-{session_id}", tmp)
+    with accounts(env) as tokens:
+        scrape_token = tokens.create_token("prometheus", ["read"], "test").secret
+        driver_scopes = ["read", "enqueue", "schedules"]
+        driver_token = tokens.create_token("driver", driver_scopes, "test").secret
+    with (
+        running_stack(rabbitmq_url, env, f"prom-{session_id}", tmp) as base,
+        running_prometheus(
+            base.removeprefix("http://"), scrape_token, [RULES], tmp, SCRAPE_JOB
+        ) as prom,
+    ):
+        start = time.time()
+        with closing(Driver(base, driver_token)) as driver:
+            drive(driver, prom)
+        yield Monitored(prom, start, tmp)
 
 
 def evaluate(
