@@ -23,27 +23,19 @@ from jobs.store.lease import Fence
 from jobs.store.metric_totals import Batch, MetricTotals
 from jobs.store.runs import NewRun, RunStore
 from jobs.store.tables import beat_lease
+from tests.support.clocks import ManualClock
 
 pytestmark = [pytest.mark.integration]
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 TTL = 10.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 class WebProcess:
     """What one web process runs for /metrics: its feed, its counter, its collector."""
 
-    def __init__(self, engine: Engine, owner: str, clock: Clock, totals: MetricTotals) -> None:
+    def __init__(
+        self, engine: Engine, owner: str, clock: ManualClock, totals: MetricTotals
+    ) -> None:
         changes = StoreChanges(engine)
         self.feed = ChangeFeed(changes, clock=clock)
         self.counts = SharedCounts(totals, changes, owner, clock=clock, ttl=TTL)
@@ -69,7 +61,7 @@ SENT = 'celery_task_sent_total{hostname="generic",name="add",queue_name="q"}'
 RUNTIME_COUNT = 'celery_task_runtime_count{hostname="w1",name="add",queue_name="q"}'
 
 
-def run(store: RunStore, run_id: str, clock: Clock) -> None:
+def run(store: RunStore, run_id: str, clock: ManualClock) -> None:
     """A run enqueued, started and succeeded, at the clock's time."""
     new = NewRun(run_id, "add", "q", {})
     with store.engine.begin() as conn:
@@ -80,14 +72,14 @@ def run(store: RunStore, run_id: str, clock: Clock) -> None:
     store.finish_attempt(AttemptFinished(new, key, Outcome.SUCCESS, finished, "w1"))
 
 
-def processes(engine: Engine, clock: Clock, n: int = 2) -> list[WebProcess]:
+def processes(engine: Engine, clock: ManualClock, n: int = 2) -> list[WebProcess]:
     webs = [WebProcess(engine, f"web-{i}", clock, MetricTotals(engine)) for i in range(n)]
     for web in webs:
         web.tick()  # the first one takes the lease
     return webs
 
 
-def settle(webs: list[WebProcess], clock: Clock, rounds: int = 2) -> None:
+def settle(webs: list[WebProcess], clock: ManualClock, rounds: int = 2) -> None:
     for _ in range(rounds):
         clock.advance(1)
         for web in webs:
@@ -97,7 +89,7 @@ def settle(webs: list[WebProcess], clock: Clock, rounds: int = 2) -> None:
 def test_two_web_processes_scrape_the_same_totals_equal_to_the_events_once(
     store_engine: Engine,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     store = RunStore(store_engine)
     webs = processes(store_engine, clock)
     assert [w.counts.fence is not None for w in webs] == [True, False]
@@ -114,7 +106,7 @@ def test_two_web_processes_scrape_the_same_totals_equal_to_the_events_once(
 def test_when_the_leader_stops_the_other_takes_over_and_no_value_goes_down(
     store_engine: Engine,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     store = RunStore(store_engine)
     first, second = processes(store_engine, clock)
     run(store, "before", clock)
@@ -138,7 +130,7 @@ def test_when_the_leader_stops_the_other_takes_over_and_no_value_goes_down(
 def test_a_leader_that_dies_unflushed_is_replaced_and_its_runs_are_counted_once(
     store_engine: Engine,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     store = RunStore(store_engine)
     first, second = processes(store_engine, clock)
     run(store, "flushed", clock)
@@ -170,7 +162,7 @@ def hold_a_write_lock(engine: Engine) -> Any:
 def test_a_flush_refused_by_a_locked_store_lands_once_when_the_lock_is_gone(
     store_engine: Engine,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     store = RunStore(store_engine)
     webs = processes(store_engine, clock)
     leader = webs[0].counts
@@ -191,7 +183,7 @@ def test_a_flush_refused_by_a_locked_store_lands_once_when_the_lock_is_gone(
 def test_a_flush_cut_by_a_closed_connection_lands_once_on_the_next_try(
     store_engine: Engine,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     store = RunStore(store_engine)
     webs = processes(store_engine, clock)
     run(store, "r1", clock)
@@ -228,7 +220,7 @@ class AnswerLost(MetricTotals):
 
 
 def test_a_flush_whose_commit_answer_was_lost_is_not_added_again(store_engine: Engine) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     store = RunStore(store_engine)
     flaky = AnswerLost(store_engine)
     leader = WebProcess(store_engine, "web-0", clock, flaky)
@@ -247,7 +239,7 @@ def test_a_flush_whose_commit_answer_was_lost_is_not_added_again(store_engine: E
 def test_a_deposed_leaders_flush_is_refused_by_the_fence_and_adds_nothing(
     store_engine: Engine,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     store = RunStore(store_engine)
     first, second = processes(store_engine, clock)
     run(store, "r1", clock)

@@ -20,25 +20,15 @@ from jobs.schedules.kinds import CatchUp, TriggerKind
 from jobs.services.schedules import ScheduleError, ScheduleManager
 from jobs.settings import JobsSettings
 from tests.support import testjobs
+from tests.support.clocks import ManualClock
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Recorder:
     """A sink that records each published message with the fake time it was sent."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.sent: list[tuple[datetime, OutgoingMessage]] = []
         self.fail = False
@@ -60,7 +50,7 @@ def world(free_sqlite_url: str) -> Any:
     settings = JobsSettings(broker=BrokerSettings(prefix="bk"), database_url=free_sqlite_url)
     registry = load_registry("jobs.examples").merge(testjobs.registry)
     app = create_celery_app(settings, registry)
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     recorder = Recorder(clock)
     manager = ScheduleManager(app, clock=clock)
 
@@ -298,7 +288,7 @@ def test_a_change_seen_both_at_load_and_at_the_first_poll_fires_once(world: Any)
 class PartlyRefusing(Recorder):
     """Refuses the messages of some schedules, as a broker refusing some publishes."""
 
-    def __init__(self, clock: Clock, refuse: set[str]) -> None:
+    def __init__(self, clock: ManualClock, refuse: set[str]) -> None:
         super().__init__(clock)
         self.refuse = refuse
 

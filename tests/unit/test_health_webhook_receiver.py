@@ -21,19 +21,9 @@ from jobs.schedules.kinds import TriggerKind
 from jobs.store import make_engine
 from jobs.store.schedules import ScheduleStore
 from jobs.store.webhooks import WebhookStore
+from tests.support.clocks import ManualClock
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Receiver:
@@ -89,7 +79,7 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/hook"
 
 
-def notifier(url: str, database_url: str, clock: Clock, **options: Any) -> HealthNotifier:
+def notifier(url: str, database_url: str, clock: ManualClock, **options: Any) -> HealthNotifier:
     """A web process's notifier: its own engine on the shared store."""
     return HealthNotifier(make_engine(database_url), url, clock=clock, **options)
 
@@ -115,7 +105,7 @@ def only(store: WebhookStore) -> Any:
 def test_a_receiver_answering_500_is_retried_after_its_backoff_until_it_takes_the_call(
     receiver: Receiver, free_sqlite_url: str
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     web = notifier(receiver.url, free_sqlite_url, clock)
     changes(web, "nightly")
     receiver.status = 500
@@ -133,7 +123,7 @@ def test_a_receiver_answering_500_is_retried_after_its_backoff_until_it_takes_th
 
 
 def test_a_receiver_that_is_down_is_recorded_and_retried(free_sqlite_url: str) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     web = notifier(closed_port_url(), free_sqlite_url, clock)
     changes(web, "nightly")
     assert web.deliver_due() == 0
@@ -146,7 +136,7 @@ def test_a_receiver_that_is_down_is_recorded_and_retried(free_sqlite_url: str) -
 def test_a_receiver_that_hangs_times_out_and_the_call_is_retried(
     receiver: Receiver, free_sqlite_url: str
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     send = functools.partial(post_json, timeout=0.2)
     web = notifier(receiver.url, free_sqlite_url, clock, send=send)
     changes(web, "nightly")
@@ -161,7 +151,7 @@ def test_a_receiver_that_hangs_times_out_and_the_call_is_retried(
 def test_a_pending_retry_is_sent_by_the_process_that_starts_after_a_restart(
     receiver: Receiver, free_sqlite_url: str
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     before = notifier(receiver.url, free_sqlite_url, clock)
     changes(before, "nightly")
     receiver.status = 503
@@ -176,7 +166,7 @@ def test_a_pending_retry_is_sent_by_the_process_that_starts_after_a_restart(
 
 
 def test_two_web_processes_send_each_change_once(receiver: Receiver, free_sqlite_url: str) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     one = notifier(receiver.url, free_sqlite_url, clock)
     two = notifier(receiver.url, free_sqlite_url, clock)
     changes(one, "a", "b")
@@ -190,7 +180,7 @@ def test_a_slow_receiver_does_not_let_a_second_process_send_a_call_the_first_sti
 ) -> None:
     """Each call takes 35 s of the shared clock; the other process looks during the second
     one, 70 s after the first claim (past a 60 s lease on a batch claimed at once)."""
-    clock = Clock()
+    clock = ManualClock(T0)
     two = notifier(receiver.url, free_sqlite_url, clock)
     calls = 0
 
@@ -212,7 +202,7 @@ def test_a_slow_receiver_does_not_let_a_second_process_send_a_call_the_first_sti
 def test_a_hanging_receiver_costs_one_timeout_per_tick_not_one_per_pending_delivery(
     receiver: Receiver, free_sqlite_url: str
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     send = functools.partial(post_json, timeout=0.2)
     web = notifier(receiver.url, free_sqlite_url, clock, send=send)
     changes(web, "a", "b", "c")

@@ -11,21 +11,11 @@ from jobs.schedules.kinds import TriggerKind
 from jobs.store import make_engine
 from jobs.store.schedules import ScheduleStore
 from jobs.store.webhooks import WebhookStore
+from tests.support.clocks import ManualClock
 from tests.support.offline import offline_web
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 URL = "http://hooks.example/beatkeeper"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Receiver:
@@ -41,9 +31,9 @@ class Receiver:
             raise ConnectionError("refused")
 
 
-def setup(url: str, receiver: Receiver, free_sqlite_url: str) -> tuple[HealthNotifier, Clock]:
+def setup(url: str, receiver: Receiver, free_sqlite_url: str) -> tuple[HealthNotifier, ManualClock]:
     engine = make_engine(free_sqlite_url)
-    clock = Clock()
+    clock = ManualClock(T0)
     definition = ScheduleDefinition("nightly", "add", TriggerKind.CRON, cron="0 3 * * *")
     ScheduleStore(engine).create(definition, next_fire_at=T0 + timedelta(hours=15), now=T0, by="t")
     return HealthNotifier(engine, url, send=receiver, clock=clock), clock
@@ -116,7 +106,7 @@ def test_the_delivery_history_shows_the_receiver_without_the_secret_in_its_url(
 ) -> None:
     secret = "https://bk:pw@hooks.example.com:8443/services/T0/B0/s3cr3t?token=x"
     with offline_web(free_sqlite_url, "bk-hooks") as (client, store):
-        notifier = HealthNotifier(store.engine, secret, send=Receiver(), clock=Clock())
+        notifier = HealthNotifier(store.engine, secret, send=Receiver(), clock=ManualClock(T0))
         definition = ScheduleDefinition("nightly", "add", TriggerKind.CRON, cron="0 3 * * *")
         notifier.schedules.create(definition, next_fire_at=T0, now=T0, by="t")
         notifier.evaluate()
