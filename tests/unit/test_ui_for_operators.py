@@ -33,6 +33,13 @@ def csrf(client: TestClient, path: str) -> str:
     return match.group(1)
 
 
+def cron_schedule(client: TestClient, name: str, cron: str) -> None:
+    """A schedule of the ``runs_report`` job, made through the API."""
+    body = {"name": name, "job": "runs_report", "trigger": "cron", "cron": cron}
+    created = client.post("/api/schedules", json=body)
+    assert created.status_code == 201, created.text
+
+
 def finished(
     store: RunStore, run_id: str, due: datetime, late_s: float, attempts: list[Outcome]
 ) -> None:
@@ -112,11 +119,7 @@ def test_schedule_pages_show_times_in_the_one_format_and_durations_with_their_un
     web: Web,
 ) -> None:
     client, store = web
-    created = client.post(
-        "/api/schedules",
-        json={"name": "every-minute", "job": "runs_report", "trigger": "cron", "cron": "* * * * *"},
-    )  # fmt: skip
-    assert created.status_code == 201, created.text
+    cron_schedule(client, "every-minute", "* * * * *")
     due = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     finished(store, "r1", due, 1.5, [Outcome.SUCCESS])
     listing = client.get("/schedules").text
@@ -153,11 +156,7 @@ def test_a_fire_already_handed_to_the_broker_is_the_next_fire_on_every_front(
     web: Web,
 ) -> None:
     client, store = web
-    created = client.post(
-        "/api/schedules",
-        json={"name": "new-year", "job": "runs_report", "trigger": "cron", "cron": "0 0 1 1 *"},
-    )  # fmt: skip
-    assert created.status_code == 201, created.text
+    cron_schedule(client, "new-year", "0 0 1 1 *")
     held_for = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     run = NewRun("held", "runs_report", "q", {}, schedule="new-year", scheduled_for=held_for)
     with store.engine.begin() as conn:  # as the beat does ahead of the due time
