@@ -243,8 +243,10 @@ def test_chart_axis_text_is_readable_on_a_desktop_and_on_a_phone(open_page: Open
         page.goto("/jobs/runs_report")
         tick = page.locator("#job-charts svg.chart text.tick").first
         expect(tick).to_be_visible()
-        box = tick.bounding_box()
-        assert box and box["height"] >= 11, f"axis text {box} at {options}"
+        # Measured in the page in one step: the live region may swap the chart in between a
+        # locator's resolution and a separate bounding_box() call (CI saw None).
+        height = tick.evaluate("e => e.getBoundingClientRect().height")
+        assert height >= 11, f"axis text {height} px high at {options}"
         axis = page.locator("#job-charts svg.chart text.axis").first
         expect(axis).to_have_text(re.compile(r"\(UTC\)$"))
         width = page.evaluate("document.documentElement.scrollWidth")

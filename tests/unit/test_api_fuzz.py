@@ -286,6 +286,7 @@ def test_linked_operations_answer_within_their_documented_schema(live_app: Fuzze
     document = TestClient(live_app.app).get("/api/openapi.json", headers=live_app.headers).json()
     assert all(link.name in links_in(document, link) for link in LINKS)
     linked: Counter[tuple[str, int]] = Counter()
+    refused: dict[str, str] = {}  # the first 4xx answer per operation, for a failure's message
     base = stateful_schema(live_app).as_state_machine()
 
     class Linked(base):  # type: ignore[misc, valid-type]
@@ -298,16 +299,31 @@ def test_linked_operations_answer_within_their_documented_schema(live_app: Fuzze
         def step(self, input: Any) -> Any:
             output = super().step(input)
             if input.transition is not None and input.is_applied:
-                linked[(f"{input.case.method} {input.case.path}", output.response.status_code)] += 1
+                operation = f"{input.case.method} {input.case.path}"
+                linked[(operation, output.response.status_code)] += 1
+                if 400 <= output.response.status_code < 500:
+                    sent = f"{input.case.path_parameters} {input.case.body!r}"[:300]
+                    refused.setdefault(operation, f"{sent} -> {output.response.text[:300]}")
             return output
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
             checks = [not_a_server_error, *CHECKS]
             case.validate_response(response, checks=checks, recorder=self.recorder)
 
-    Linked.run(settings=STATEFUL_SETTINGS)
-    assert linked[("GET /api/schedules/{name}", 200)] >= 1, linked
-    assert linked[("GET /api/runs/{run_id}", 200)] >= 1, linked
+    reads = [("GET /api/schedules/{name}", 200), ("GET /api/runs/{run_id}", 200)]
+    # Every scenario of every round is checked. Whether a round's random walk happens to reach
+    # a linked read depends on its seed (a CI run once never enqueued in 22 tries, and a
+    # change to this function's source, which derives the seed, made it pass): up to two more
+    # rounds with fresh seeds, so only links that lead nowhere fail the test.
+    for round_settings in (
+        STATEFUL_SETTINGS,
+        *[settings(STATEFUL_SETTINGS, derandomize=False)] * 2,
+    ):
+        Linked.run(settings=round_settings)
+        if all(linked[read] >= 1 for read in reads):
+            break
+    for read in reads:
+        assert linked[read] >= 1, (read, linked, refused)
 
 
 def links_in(document: dict[str, Any], link: Link) -> dict[str, Any]:
