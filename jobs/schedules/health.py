@@ -88,6 +88,12 @@ class Health:
     grace_seconds: int
 
 
+def held_ahead(state: str, scheduled_for: datetime, now: datetime) -> bool:
+    """A fire the beat handed to the broker ahead of its time, not yet due (the SQL in
+    jobs/store/monitoring.py says the same)."""
+    return state == "PENDING" and scheduled_for > now
+
+
 def summarize(runs: Iterable[RunFact], now: datetime) -> RunSummary:
     """The summary of a list of runs (the SQL in jobs/store/monitoring.py does the same)."""
     runs = list(runs)
@@ -109,7 +115,7 @@ def summarize(runs: Iterable[RunFact], now: datetime) -> RunSummary:
     held = [
         r.scheduled_for
         for r in runs
-        if r.state == "PENDING" and r.scheduled_for is not None and r.scheduled_for > now
+        if r.scheduled_for is not None and held_ahead(r.state, r.scheduled_for, now)
     ]
     return RunSummary(
         last_outcome=last.state if last else None,
@@ -169,26 +175,29 @@ def _failed_after(runs: RunSummary, since: datetime) -> bool:
     )
 
 
-def _overdue(schedule: ScheduleFacts, runs: RunSummary, now: datetime) -> str:
-    """Why a fire is late past its grace (not sent, or sent and not started), or ""."""
-    grace = _grace(schedule, now)
+def _late_by(schedule: ScheduleFacts, nominal: datetime, now: datetime) -> float:
+    """Seconds since the fire of ``nominal`` was due: its nominal time plus the schedule's
+    jitter offset (negative before)."""
     offset = timedelta(seconds=jitter_offset(schedule.name, schedule.jitter_seconds))
+    return (now - (nominal + offset)).total_seconds()
 
-    def late_by(nominal: datetime) -> float:
-        return (now - (nominal + offset)).total_seconds()
 
-    if schedule.next_fire_at is not None and late_by(schedule.next_fire_at) > grace:
-        late = late_by(schedule.next_fire_at)
-        return (
-            f"the fire of {_when(schedule.next_fire_at)} was not sent; {_ago(late)} late "
-            f"(grace {grace} s)"
-        )
-    if runs.oldest_waiting_for is not None and late_by(runs.oldest_waiting_for) > grace:
-        late = late_by(runs.oldest_waiting_for)
-        return (
-            f"the fire of {_when(runs.oldest_waiting_for)} was sent but no worker started it; "
-            f"{_ago(late)} late (grace {grace} s)"
-        )
+def _overdue(schedule: ScheduleFacts, runs: RunSummary, now: datetime, grace: int) -> str:
+    """Why a fire is late past its grace (not sent, or sent and not started), or ""."""
+    if schedule.next_fire_at is not None:
+        late = _late_by(schedule, schedule.next_fire_at, now)
+        if late > grace:
+            return (
+                f"the fire of {_when(schedule.next_fire_at)} was not sent; {_ago(late)} late "
+                f"(grace {grace} s)"
+            )
+    if runs.oldest_waiting_for is not None:
+        late = _late_by(schedule, runs.oldest_waiting_for, now)
+        if late > grace:
+            return (
+                f"the fire of {_when(runs.oldest_waiting_for)} was sent but no worker started "
+                f"it; {_ago(late)} late (grace {grace} s)"
+            )
     return ""
 
 
@@ -203,23 +212,17 @@ def schedule_health(schedule: ScheduleFacts, runs: RunSummary, now: datetime) ->
     grace = _grace(schedule, now)
     if not schedule.enabled:
         return Health(HealthState.PAUSED, "paused: no fires are sent", grace)
-    offset = timedelta(seconds=jitter_offset(schedule.name, schedule.jitter_seconds))
-    allowed = timedelta(seconds=grace)
-
-    def overdue_by(nominal: datetime) -> float:
-        """Seconds past the end of the fire's grace (negative while still within it)."""
-        return (now - (nominal + offset + allowed)).total_seconds()
-
     since = schedule.active_since
     if runs.last_success_for is not None and runs.last_success_for > since:
         since = runs.last_success_for
     first = schedule.trigger.next_after(since)
     second = schedule.trigger.next_after(first) if first is not None else None
-    if first is not None and second is not None and overdue_by(second) > 0:
+    if first is not None and second is not None and _late_by(schedule, second, now) > grace:
         what = "since it was created or changed" if since == schedule.active_since else ""
         what = what or f"since the fire of {_when(since)}"
         # Why, when the runs tell: a failure since then, else a fire that is overdue.
-        cause = _failure(runs) if _failed_after(runs, since) else _overdue(schedule, runs, now)
+        failed = _failed_after(runs, since)
+        cause = _failure(runs) if failed else _overdue(schedule, runs, now, grace)
         return Health(
             HealthState.DOWN,
             f"no successful run {what}: the fires of {_when(first)} and {_when(second)} "
@@ -235,7 +238,7 @@ def schedule_health(schedule: ScheduleFacts, runs: RunSummary, now: datetime) ->
                 f"{_when(schedule.active_since)}; no run has finished since)"
             )
         return Health(HealthState.FAILING, reason, grace)
-    if overdue := _overdue(schedule, runs, now):
+    if overdue := _overdue(schedule, runs, now, grace):
         return Health(HealthState.LATE, overdue, grace)
     if runs.last_outcome is None:
         return Health(HealthState.NEW, "no run has finished yet", grace)
