@@ -18,6 +18,7 @@ from jobs.schedules.definition import (
     ScheduleError,
     next_nominal,
 )
+from jobs.schedules.health import held_ahead
 from jobs.schedules.inputs import ScheduleInput, hide_repeats
 from jobs.schedules.preview import FireTime
 from jobs.schedules.triggers import Trigger
@@ -123,7 +124,7 @@ class ScheduleManager(ScheduleSending):
         held = [
             r.scheduled_for
             for r in history
-            if r.state == "PENDING" and r.scheduled_for is not None and r.scheduled_for > now
+            if r.scheduled_for is not None and held_ahead(r.state, r.scheduled_for, now)
         ]
         return ScheduleDetail(record, self.upcoming(record, held=held), history, status)
 

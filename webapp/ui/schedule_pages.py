@@ -110,14 +110,13 @@ def detail_page(
     """One schedule; ``errors`` of the form ``where`` (``change``: pause or resume,
     ``backfill``, ``top``: the page's actions) are shown by it, with ``form`` as sent."""
     detail = manager().detail(name)
-    now = datetime.now(UTC)
     page = render_template(
         "schedule.html",
         s=detail.schedule,
         status=detail.status,
         upcoming=detail.upcoming,
         runs=detail.runs,
-        charts=run_charts(manager().app.store.engine, now, schedule=name),
+        charts=run_charts(manager().app.store.engine, datetime.now(UTC), schedule=name),
         errors=errors,
         errors_at=where,
         form=form or {},
